@@ -1,0 +1,124 @@
+import { z } from "zod";
+import { DatasetInfo, FinalMetrics, JobError, ResourceReadings } from "./callbacks.js";
+import { DatasetSource, EpochMetrics, JobMetrics, JobPhase, ModelConfig, ResourceRequest } from "./rest.js";
+
+/** `train.requested`: the REST request minus the callback target, which lives in a KV bucket. */
+export const TrainRequested = z.object({
+  job_id: z.uuid(),
+  requested_at: z.iso.datetime(),
+  model_config: ModelConfig,
+  dataset: DatasetSource,
+  resources: ResourceRequest.optional(),
+});
+export type TrainRequested = z.infer<typeof TrainRequested>;
+
+/** `train.dataset.ready`: the archive passed validation and sits in the datasets object store. */
+export const DatasetReady = TrainRequested.extend({
+  dataset_object: z.string(),
+  dataset_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  dataset_info: DatasetInfo,
+});
+export type DatasetReady = z.infer<typeof DatasetReady>;
+
+/** One training slot of an agent: a GPU, or the CPU on a host without one. */
+export const Slot = z.object({
+  index: z.int().min(0),
+  device: z.string(),
+  name: z.string(),
+});
+export type Slot = z.infer<typeof Slot>;
+
+/** `train.assign.<agent>`: the scheduler gives one job to one slot of one agent. */
+export const JobAssignment = DatasetReady.extend({
+  agent_id: z.string(),
+  slot: Slot,
+  assigned_at: z.iso.datetime(),
+});
+export type JobAssignment = z.infer<typeof JobAssignment>;
+
+/** Heartbeat an agent writes to the agents bucket; the scheduler reads capacity from it. */
+export const AgentHeartbeat = z.object({
+  agent_id: z.string(),
+  host: z.string(),
+  slots: z.array(Slot),
+  started_at: z.iso.datetime(),
+  seen_at: z.iso.datetime(),
+});
+export type AgentHeartbeat = z.infer<typeof AgentHeartbeat>;
+
+/** Value of the assignments bucket. */
+export const SlotLease = z.object({
+  job_id: z.uuid(),
+  agent_id: z.string(),
+  slot_index: z.int().min(0),
+  assigned_at: z.iso.datetime(),
+});
+export type SlotLease = z.infer<typeof SlotLease>;
+
+const base = { job_id: z.uuid(), at: z.iso.datetime() };
+
+export const JobAssignedEvent = z.object({
+  ...base,
+  type: z.literal("assigned"),
+  agent_id: z.string(),
+  slot: Slot,
+});
+
+export const JobPhaseEvent = z.object({
+  ...base,
+  type: z.literal("phase"),
+  phase: JobPhase,
+  percentage: z.number().min(0).max(100),
+  total_epochs: z.int(),
+  dataset_info: DatasetInfo.optional(),
+});
+
+export const JobEpochEvent = z.object({
+  ...base,
+  type: z.literal("epoch"),
+  epoch: z.int().min(1),
+  total_epochs: z.int().min(1),
+  percentage: z.number().min(0).max(100),
+  eta_seconds: z.number().nullable(),
+  metrics: JobMetrics,
+  resources: ResourceReadings,
+});
+
+/** Artifacts of a finished job: object names in the artifacts store, null when not produced. */
+export const ArtifactObjects = z.object({
+  confusion_matrix: z.string().nullable(),
+  pr_curve: z.string().nullable(),
+  f1_curve: z.string().nullable(),
+  results_csv: z.string().nullable(),
+  training_logs: z.string().nullable(),
+});
+export type ArtifactObjects = z.infer<typeof ArtifactObjects>;
+
+export const JobCompletedEvent = z.object({
+  ...base,
+  type: z.literal("completed"),
+  started_at: z.iso.datetime(),
+  duration_seconds: z.number().min(0),
+  model: z.object({ name: z.string(), object_name: z.string(), size_bytes: z.int().min(0) }),
+  final_metrics: FinalMetrics,
+  artifacts: ArtifactObjects,
+  dataset_info: DatasetInfo,
+});
+
+export const JobFailedEvent = z.object({
+  ...base,
+  type: z.literal("failed"),
+  error: JobError,
+  partial_metrics: EpochMetrics.nullable(),
+});
+
+/** Everything published on `job.events.<job_id>.<type>`. */
+export const JobEvent = z.discriminatedUnion("type", [
+  JobAssignedEvent,
+  JobPhaseEvent,
+  JobEpochEvent,
+  JobCompletedEvent,
+  JobFailedEvent,
+]);
+export type JobEvent = z.infer<typeof JobEvent>;
+export type JobEventOf<T extends JobEvent["type"]> = Extract<JobEvent, { type: T }>;

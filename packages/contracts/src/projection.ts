@@ -1,0 +1,49 @@
+import { z } from "zod";
+import { DatasetInfo, FinalMetrics, JobError } from "./callbacks.js";
+import { JobMetrics, JobPhase, JobStatus, ModelConfig, ResourceRequest } from "./rest.js";
+import { Slot } from "./events.js";
+
+/** MongoDB database and collection of the job projection. */
+export const PROJECTION_DB = "trainyard";
+export const JOBS_COLLECTION = "jobs";
+
+/** One point of a job's metric history, for the dashboard's charts. */
+export const EpochPoint = z.object({
+  epoch: z.int(),
+  mAP50: z.number().nullable(),
+  "mAP50-95": z.number().nullable(),
+  box_loss: z.number().nullable(),
+  cls_loss: z.number().nullable(),
+});
+export type EpochPoint = z.infer<typeof EpochPoint>;
+
+/**
+ * A job document in the projection. The gateway inserts it (status `queued`, which makes a
+ * duplicate job id a unique-key conflict); after that only the dashboard's projector writes it,
+ * applying job events in stream order (`last_event_seq` makes a redelivery a no-op).
+ */
+export const JobRecord = z.object({
+  _id: z.uuid(),
+  model_name: z.string(),
+  status: JobStatus,
+  phase: JobPhase.nullable(),
+  progress: z.number().min(0).max(100),
+  current_epoch: z.int().nullable(),
+  total_epochs: z.int(),
+  metrics: JobMetrics.nullable(),
+  eta_seconds: z.number().nullable(),
+  created_at: z.date(),
+  started_at: z.date().nullable(),
+  finished_at: z.date().nullable(),
+  model_config: ModelConfig,
+  resources: ResourceRequest.nullable(),
+  dataset_info: DatasetInfo.nullable(),
+  agent_id: z.string().nullable(),
+  slot: Slot.nullable(),
+  history: z.array(EpochPoint),
+  final_metrics: FinalMetrics.nullable(),
+  model_object: z.string().nullable(),
+  error: JobError.nullable(),
+  last_event_seq: z.int(),
+});
+export type JobRecord = z.infer<typeof JobRecord>;

@@ -1,0 +1,46 @@
+/**
+ * NATS names. Streams and consumers are created idempotently at start-up by each service
+ * (see @trainyard/runtime `ensureTopology`); these constants are the only spelling.
+ */
+
+/** Commands that move one job between services (limits retention, dedupe by job id). */
+export const TRAIN_STREAM = "TRAIN";
+/** Facts about jobs, ordered per stream: progress, completion, failure. */
+export const JOB_EVENTS_STREAM = "JOB_EVENTS";
+
+export const Subject = {
+  /** gateway → dataset: a validated REST request (callback secret excluded). */
+  trainRequested: "train.requested",
+  /** dataset → scheduler: the archive is validated and stored in the datasets object store. */
+  datasetReady: "train.dataset.ready",
+  /** scheduler → one trainer-agent. */
+  assignment: (agentId: string) => `train.assign.${agentId}`,
+  assignmentWildcard: "train.assign.*",
+  /** any service → notifier, dashboard, scheduler. */
+  jobEvent: (jobId: string, type: string) => `job.events.${jobId}.${type}`,
+  jobEventWildcard: "job.events.>",
+  terminalJobEvents: ["job.events.*.completed", "job.events.*.failed"],
+} as const;
+
+export const Consumer = {
+  dataset: "dataset",
+  scheduler: "scheduler",
+  schedulerReleases: "scheduler-releases",
+  agent: (agentId: string) => `agent-${agentId}`,
+  notifier: "notifier",
+  dashboard: "dashboard-projection",
+} as const;
+
+/** Key-value buckets and object stores, each with one owner that writes it. */
+export const Bucket = {
+  /** owner: gateway. job id → callback url and secret (read by the notifier). */
+  callbackTargets: "callback-targets",
+  /** owner: trainer-agents. agent id → heartbeat; entries expire when an agent stops. */
+  agents: "agents",
+  /** owner: scheduler. job id → agent and slot holding it. */
+  assignments: "assignments",
+  /** owner: dataset. `<job_id>.zip`: the validated archive, fetched by the agent. */
+  datasets: "datasets",
+  /** owner: trainer-agents. `<job_id>/<file>`: best.pt, plots, results.csv, logs. */
+  artifacts: "artifacts",
+} as const;

@@ -1,0 +1,83 @@
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { z } from "zod";
+import type { Logger } from "./logger.js";
+
+/** What a handler decided: done, or come back later (the message stays unacked). */
+export type Outcome = { kind: "ack" } | { kind: "retry"; afterMs: number; reason: string };
+export const ack: Outcome = { kind: "ack" };
+export const retryLater = (afterMs: number, reason: string): Outcome => ({ kind: "retry", afterMs, reason });
+
+export interface Delivery {
+  subject: string;
+  /** 1 on first delivery. */
+  attempt: number;
+  streamSequence: number;
+  /** Tells JetStream the handler is still busy, resetting the ack deadline. */
+  working(): void;
+}
+
+export interface ConsumeOptions<S extends z.ZodType> {
+  js: JetStreamClient;
+  stream: string;
+  consumer: string;
+  schema: S;
+  log: Logger;
+  handle(payload: z.infer<S>, delivery: Delivery): Promise<Outcome>;
+  /** Back-off for a handler that threw, by attempt number. */
+  errorBackoffMs?: (attempt: number) => number;
+}
+
+/**
+ * Runs a durable pull consumer until `stop()`. A payload that fails its schema is terminated
+ * (it will never parse), a handler error is retried with back-off; nothing is silently dropped.
+ */
+export async function startConsumer<S extends z.ZodType>(opts: ConsumeOptions<S>): Promise<{ stop(): Promise<void> }> {
+  const consumer = await opts.js.consumers.get(opts.stream, opts.consumer);
+  const messages = await consumer.consume({ max_messages: 16 });
+  const backoff = opts.errorBackoffMs ?? ((attempt) => Math.min(30_000, 500 * 2 ** (attempt - 1)));
+  const done = (async () => {
+    for await (const msg of messages) {
+      await handleOne(msg, opts, backoff);
+    }
+  })();
+  return {
+    async stop() {
+      await messages.close();
+      await done;
+    },
+  };
+}
+
+async function handleOne<S extends z.ZodType>(
+  msg: JsMsg,
+  opts: ConsumeOptions<S>,
+  backoff: (attempt: number) => number,
+): Promise<void> {
+  const delivery: Delivery = {
+    subject: msg.subject,
+    attempt: msg.info.deliveryCount,
+    streamSequence: msg.info.streamSequence,
+    working: () => msg.working(),
+  };
+  let payload: z.infer<S>;
+  try {
+    payload = opts.schema.parse(msg.json());
+  } catch (err) {
+    opts.log.error({ subject: msg.subject, seq: delivery.streamSequence, err: String(err) }, "poison message terminated");
+    msg.term("payload does not match its contract");
+    return;
+  }
+  try {
+    const outcome = await opts.handle(payload, delivery);
+    if (outcome.kind === "ack") {
+      await msg.ackAck();
+    } else {
+      opts.log.info({ subject: msg.subject, after_ms: outcome.afterMs, reason: outcome.reason }, "retry later");
+      msg.nak(outcome.afterMs);
+    }
+  } catch (err) {
+    const afterMs = backoff(delivery.attempt);
+    opts.log.error({ subject: msg.subject, attempt: delivery.attempt, after_ms: afterMs, err }, "handler failed");
+    msg.nak(afterMs);
+  }
+}

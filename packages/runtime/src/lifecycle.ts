@@ -1,0 +1,30 @@
+import type { Logger } from "./logger.js";
+
+/**
+ * Runs `stop` once on SIGINT/SIGTERM, then exits. A second signal exits at once, so a stuck
+ * shutdown can always be interrupted.
+ */
+export function onShutdown(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+}
+
+/** Logs a start-up failure readably and exits non-zero. */
+export function exitOnStartupError(log: Logger | undefined, err: unknown): never {
+  if (log) log.fatal({ err }, "start-up failed");
+  else console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+}

@@ -1,0 +1,65 @@
+"""Decides which local file a job's base model is built from; the trainer never downloads one."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from trainyard_trainer.errors import FailureCode, TrainerFailure
+
+# Ultralytics builds "yolov8n.yaml" from the family file "yolov8.yaml" with scale "n" (nn.tasks.yaml_model_load).
+_SCALE = re.compile(r"(\d+)([nslmx])(.+)?$")
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The file a model is built from: pretrained weights, or an architecture yaml with random weights."""
+
+    source: Literal["weights", "architecture"]
+    model: str  # absolute path for weights; a bare yaml name that Ultralytics finds in its own package
+
+
+def installed_architectures() -> frozenset[str]:
+    """Names of the model yaml files shipped inside the installed Ultralytics package.
+
+    Found via the import system without importing Ultralytics, which must only be imported after the
+    offline environment is in place.
+    """
+    spec = importlib.util.find_spec("ultralytics")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    models = Path(next(iter(spec.submodule_search_locations))) / "cfg" / "models"
+    return frozenset(p.name for p in models.rglob("*.yaml"))
+
+
+def architecture_for(stem: str, architectures: frozenset[str]) -> str | None:
+    """The yaml name Ultralytics can build for a model stem such as "yolov8n", or None."""
+    if f"{stem}.yaml" in architectures:
+        return f"{stem}.yaml"
+    family = _SCALE.sub(r"\1\3", stem)
+    if family != stem and f"{family}.yaml" in architectures:
+        return f"{stem}.yaml"  # keep the scale letter in the name: it is how Ultralytics picks the scale
+    return None
+
+
+def resolve_model(base_model: str, weights_dir: Path | None, architectures: frozenset[str]) -> ModelChoice:
+    """Local weights first, then the matching architecture; anything else would need a download."""
+    if weights_dir is not None:
+        weights = weights_dir / base_model
+        if weights.is_file():
+            return ModelChoice("weights", str(weights))
+    path = Path(base_model)
+    if path.suffix in {".pt", ".yaml"}:
+        architecture = architecture_for(path.stem, architectures)
+        if architecture is not None:
+            return ModelChoice("architecture", architecture)
+    where = f"in {weights_dir}" if weights_dir is not None else "(no weights_dir configured)"
+    raise TrainerFailure(
+        FailureCode.MODEL_DOWNLOAD_FAILED,
+        f"base model {base_model!r} is not available offline",
+        f"no file {base_model!r} {where}, and no Ultralytics architecture matches it; "
+        "the trainer never downloads models",
+    )
