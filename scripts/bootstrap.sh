@@ -11,6 +11,8 @@ FERRETDB_VERSION=v1.24.2
 PNPM_VERSION=12.4.2
 
 log() { printf '[bootstrap] %s\n' "$*"; }
+command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+command -v go >/dev/null || { log "Go is required (https://go.dev/dl/)"; exit 1; }
 mkdir -p .tools/bin
 
 # --- Debian packages: OpenCV (pulled in by ultralytics) needs libGL and glib.

@@ -15,6 +15,8 @@ export type TrainRequested = z.infer<typeof TrainRequested>;
 /** `train.dataset.ready`: the archive passed validation and sits in the datasets object store. */
 export const DatasetReady = TrainRequested.extend({
   dataset_object: z.string(),
+  /** Folder inside the archive that holds data.yaml, "" for the archive root. */
+  dataset_root: z.string(),
   dataset_sha256: z.string().regex(/^[0-9a-f]{64}$/),
   dataset_info: DatasetInfo,
 });
@@ -122,3 +124,10 @@ export const JobEvent = z.discriminatedUnion("type", [
 ]);
 export type JobEvent = z.infer<typeof JobEvent>;
 export type JobEventOf<T extends JobEvent["type"]> = Extract<JobEvent, { type: T }>;
+
+/** Value of the callback-targets bucket: where and with what key a job's callbacks go. */
+export const CallbackTarget = z.object({
+  url: z.url({ protocol: /^https?$/ }),
+  secret: z.string().min(1),
+});
+export type CallbackTarget = z.infer<typeof CallbackTarget>;

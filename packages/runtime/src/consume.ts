@@ -25,6 +25,8 @@ export interface ConsumeOptions<S extends z.ZodType> {
   handle(payload: z.infer<S>, delivery: Delivery): Promise<Outcome>;
   /** Back-off for a handler that threw, by attempt number. */
   errorBackoffMs?: (attempt: number) => number;
+  /** Handlers running at once (default 1, which keeps stream order). */
+  concurrency?: number;
 }
 
 /**
@@ -33,12 +35,17 @@ export interface ConsumeOptions<S extends z.ZodType> {
  */
 export async function startConsumer<S extends z.ZodType>(opts: ConsumeOptions<S>): Promise<{ stop(): Promise<void> }> {
   const consumer = await opts.js.consumers.get(opts.stream, opts.consumer);
-  const messages = await consumer.consume({ max_messages: 16 });
+  const concurrency = Math.max(1, opts.concurrency ?? 1);
+  const messages = await consumer.consume({ max_messages: concurrency });
   const backoff = opts.errorBackoffMs ?? ((attempt) => Math.min(30_000, 500 * 2 ** (attempt - 1)));
+  const running = new Set<Promise<void>>();
   const done = (async () => {
     for await (const msg of messages) {
-      await handleOne(msg, opts, backoff);
+      const task = handleOne(msg, opts, backoff).finally(() => running.delete(task));
+      running.add(task);
+      if (running.size >= concurrency) await Promise.race(running);
     }
+    await Promise.all(running);
   })();
   return {
     async stop() {

@@ -71,7 +71,10 @@ class EventStream:
         self._emit({"type": "validating"})
 
     def completed(
-        self, best_pt: str, final_metrics: Mapping[str, float | int | None], artifacts: Mapping[str, str | None]
+        self,
+        best_pt: str,
+        final_metrics: Mapping[str, float | int | None],
+        artifacts: Mapping[str, str | None],
     ) -> None:
         self._emit(
             {
@@ -84,7 +87,9 @@ class EventStream:
         self._finished = True
 
     def failed(self, code: FailureCode, message: str, details: str, epoch: int | None) -> None:
-        self._emit({"type": "failed", "code": code.value, "message": message, "details": details, "epoch": epoch})
+        self._emit(
+            {"type": "failed", "code": code.value, "message": message, "details": details, "epoch": epoch}
+        )
         self._finished = True
 
     def _emit(self, event: dict[str, Any]) -> None:

@@ -24,6 +24,11 @@ AUGMENTATION_KEYS = (
     "mixup",
 )
 
+# Ultralytics rejects these outside [0, 1] (ultralytics.cfg.CFG_FRACTION_KEYS); checked here to name the field.
+FRACTION_KEYS = frozenset(
+    {"hsv_h", "hsv_s", "hsv_v", "translate", "perspective", "flipud", "fliplr", "mosaic", "mixup"}
+)
+
 # Ultralytics' own optimizer names (BaseTrainer.build_optimizer); matched case-insensitively like it does.
 OPTIMIZERS = ("SGD", "MuSGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop", "auto")
 
@@ -65,7 +70,10 @@ def load_job_config(path: Path) -> JobConfig:
 
 
 def parse_job_config(raw: Any) -> JobConfig:
-    """Validate an already-decoded job object. Unknown top-level keys are ignored so the agent can add fields."""
+    """Validate an already-decoded job object.
+
+    Unknown top-level keys are ignored so the agent can add fields without breaking older trainers.
+    """
     if not isinstance(raw, dict):
         raise JobConfigError("job file must hold a JSON object")
     weights_dir = raw.get("weights_dir")
@@ -78,7 +86,7 @@ def parse_job_config(raw: Any) -> JobConfig:
         epochs=_integer(raw, "epochs", minimum=1),
         batch_size=_integer(raw, "batch_size", minimum=1),
         image_size=_integer(raw, "image_size", minimum=32),
-        learning_rate=_positive_number(raw, "learning_rate"),
+        learning_rate=_learning_rate(raw),
         optimizer=_optimizer(raw.get("optimizer")),
         augmentation=_augmentation(raw.get("augmentation")),
         device=_device(raw),
@@ -122,10 +130,10 @@ def _number(value: Any, key: str) -> float:
     return float(value)
 
 
-def _positive_number(raw: dict[str, Any], key: str) -> float:
-    value = _number(raw.get(key), key)
-    if value <= 0:
-        raise JobConfigError(f"'{key}' must be > 0, got {value!r}")
+def _learning_rate(raw: dict[str, Any]) -> float:
+    value = _number(raw.get("learning_rate"), "learning_rate")
+    if not 0 < value <= 1:  # Ultralytics' lr0 is a fraction
+        raise JobConfigError(f"'learning_rate' must be in (0, 1], got {value!r}")
     return value
 
 
@@ -146,8 +154,14 @@ def _augmentation(value: Any) -> dict[str, float]:
     # Unknown keys are rejected rather than dropped: a typo would otherwise silently train with defaults.
     unknown = sorted(set(value) - set(AUGMENTATION_KEYS))
     if unknown:
-        raise JobConfigError(f"'augmentation' has unknown keys {unknown}; allowed: {', '.join(AUGMENTATION_KEYS)}")
-    return {key: _number(v, f"augmentation.{key}") for key, v in value.items() if v is not None}
+        raise JobConfigError(
+            f"'augmentation' has unknown keys {unknown}; allowed: {', '.join(AUGMENTATION_KEYS)}"
+        )
+    augmentation = {key: _number(v, f"augmentation.{key}") for key, v in value.items() if v is not None}
+    for key, number in augmentation.items():
+        if key in FRACTION_KEYS and not 0 <= number <= 1:
+            raise JobConfigError(f"'augmentation.{key}' must be in [0, 1], got {number!r}")
+    return augmentation
 
 
 def _device(raw: dict[str, Any]) -> str:

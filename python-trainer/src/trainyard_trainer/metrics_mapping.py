@@ -30,7 +30,7 @@ def finite_or_none(value: Any) -> float | None:
 
 
 def train_losses(labelled_losses: Mapping[str, Any]) -> dict[str, float | None]:
-    """PRD loss names from `trainer.label_loss_items(trainer.tloss)`, whose keys look like "train/box_loss"."""
+    """PRD loss names from `trainer.label_loss_items(trainer.tloss)` (keys like "train/box_loss")."""
     return {name: finite_or_none(labelled_losses.get(f"train/{name}")) for name in LOSS_NAMES}
 
 
@@ -40,7 +40,9 @@ def validation_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float | N
     return {name: finite_or_none(metrics.get(key)) for name, key in VALIDATION_KEYS.items()}
 
 
-def epoch_metrics(labelled_losses: Mapping[str, Any], metrics: Mapping[str, Any] | None) -> dict[str, float | None]:
+def epoch_metrics(
+    labelled_losses: Mapping[str, Any], metrics: Mapping[str, Any] | None
+) -> dict[str, float | None]:
     """The `metrics` object of one epoch event: training losses and validation metrics side by side."""
     return {**train_losses(labelled_losses), **validation_metrics(metrics)}
 

@@ -10,7 +10,8 @@ from typing import Literal
 
 from trainyard_trainer.errors import FailureCode, TrainerFailure
 
-# Ultralytics builds "yolov8n.yaml" from the family file "yolov8.yaml" with scale "n" (nn.tasks.yaml_model_load).
+# Ultralytics builds "yolov8n.yaml" from the family file "yolov8.yaml" with scale "n"
+# (ultralytics.nn.tasks.yaml_model_load).
 _SCALE = re.compile(r"(\d+)([nslmx])(.+)?$")
 
 
@@ -42,6 +43,9 @@ def architecture_for(stem: str, architectures: frozenset[str]) -> str | None:
     family = _SCALE.sub(r"\1\3", stem)
     if family != stem and f"{family}.yaml" in architectures:
         return f"{stem}.yaml"  # keep the scale letter in the name: it is how Ultralytics picks the scale
+    if stem.endswith("u"):
+        # "yolov5nu.pt" names the anchor-free YOLOv5 weights, which the plain yolov5.yaml already builds.
+        return architecture_for(stem[:-1], architectures)
     return None
 
 

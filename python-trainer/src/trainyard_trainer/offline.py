@@ -1,18 +1,19 @@
 """Keeps Ultralytics offline and inside the job's folder.
 
-Training hosts may have no route to the internet, and a job must never fetch code or weights from it. Ultralytics
-reaches out in a few places even with YOLO_OFFLINE set (read from the installed 8.4 source):
-- `check_font` downloads Arial.ttf / Arial.Unicode.ttf into its config dir when plotting labels or metrics.
+Training hosts may have no route to the internet, and a job must never fetch code or weights from it.
+Ultralytics reaches out in a few places even with YOLO_OFFLINE set (read from the installed 8.4 source):
+- `check_font` downloads Arial.ttf / Arial.Unicode.ttf into its config dir (dataset checks, plots).
 - `check_amp` (CUDA only) downloads yolo26n.pt to compare FP32 and AMP inference.
 - events/telemetry, Sentry, the pip update check and auto-install of missing requirements, gated by the
   `sync` setting, the ONLINE flag (False under YOLO_OFFLINE) and YOLO_AUTOINSTALL.
-`prepare_offline_environment` must run before the first `import ultralytics`: Ultralytics reads these variables
-and its settings file at import time.
+`prepare_offline_environment` must run before the first `import ultralytics`: Ultralytics reads these
+variables and its settings file at import time.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
 import shutil
@@ -27,6 +28,9 @@ PLOT_FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
 _AMP_UNSAFE_GPUS = re.compile(
     r"(nvidia|geforce|quadro|tesla).*?(1660|1650|1630|t400|t550|t600|t1000|t1200|t2000|k40m)", re.IGNORECASE
 )
+
+# Ultralytics' own logger (ultralytics.utils.LOGGING_NAME), so these lines land in the training log with its own.
+_ULTRALYTICS_LOG = logging.getLogger("ultralytics")
 
 # The reference model the stock AMP check runs; it only runs when this file is already local.
 AMP_REFERENCE_WEIGHTS = "yolo26n.pt"
@@ -49,8 +53,8 @@ def stage_plot_fonts(ultralytics_dir: Path) -> None:
     """Put a local font under the names check_font looks for, so it never downloads one.
 
     check_font returns USER_CONFIG_DIR/<name> when that file exists. Arial is not free to ship, so this stages
-    matplotlib's bundled DejaVu Sans (already installed, as Ultralytics depends on matplotlib) under both names;
-    plots only need some TrueType font for their labels.
+    matplotlib's bundled DejaVu Sans (installed anyway, Ultralytics depends on matplotlib) under both
+    names; plots only need some TrueType font for their labels.
     """
     source = _bundled_dejavu_sans()
     for name in PLOT_FONT_NAMES:
@@ -91,31 +95,33 @@ def lock_down_ultralytics(weights_dir: Path, run_dir: Path) -> None:
     )
     # A module constant computed from the settings at import; the stock AMP check reads it at call time.
     ultralytics_utils.WEIGHTS_DIR = weights_dir
-    trainer_module.check_amp = offline_check_amp(trainer_module.check_amp)
+    trainer_module.check_amp = offline_check_amp(trainer_module.check_amp, weights_dir)
 
 
-def offline_check_amp(stock: Callable[[Any], bool]) -> Callable[[Any], bool]:
+def offline_check_amp(stock: Callable[[Any], bool], weights_dir: Path) -> Callable[[Any], bool]:
     """Wrap Ultralytics' AMP check so it never downloads its reference model.
 
-    Stock behaviour offline: it tries to download yolo26n.pt, gets a ConnectionError, logs "checks skipped" and
-    keeps AMP on. This wrapper reaches the same answer without the network: it keeps the known-bad-GPU list,
-    runs the full stock check when yolo26n.pt is already in the weights dir, and otherwise keeps AMP on.
+    Stock behaviour offline: it tries to download yolo26n.pt, gets a ConnectionError, logs "checks skipped"
+    and keeps AMP on. This wrapper reaches the same answer without the network: it keeps the known-bad-GPU
+    list, runs the full stock check when yolo26n.pt is already in `weights_dir` (where the stock check looks
+    once lock_down_ultralytics has pointed WEIGHTS_DIR there), and otherwise keeps AMP on.
     """
 
     def check_amp(model: Any) -> bool:
         import torch
-        import ultralytics.utils as ultralytics_utils
 
         device = next(model.parameters()).device
         if device.type in {"cpu", "mps"}:
             return False  # the stock check answers this before any I/O
         if device.type == "cuda" and _AMP_UNSAFE_GPUS.search(torch.cuda.get_device_name(device)):
-            ultralytics_utils.LOGGER.warning("AMP: disabled on this GPU, known for NaN losses with AMP.")
+            _ULTRALYTICS_LOG.warning("AMP: disabled on this GPU, known for NaN losses with AMP.")
             return False
-        if (Path(ultralytics_utils.WEIGHTS_DIR) / AMP_REFERENCE_WEIGHTS).is_file():
+        if (weights_dir / AMP_REFERENCE_WEIGHTS).is_file():
             return stock(model)
-        ultralytics_utils.LOGGER.warning(
-            f"AMP: checks skipped offline ({AMP_REFERENCE_WEIGHTS} is not in the weights dir); training with AMP."
+        _ULTRALYTICS_LOG.warning(
+            "AMP: checks skipped offline (%s is not in %s); training with AMP.",
+            AMP_REFERENCE_WEIGHTS,
+            weights_dir,
         )
         return True
 

@@ -11,8 +11,12 @@ _GIB = 1024**3
 
 
 def sample_resources(device: Any) -> dict[str, float | None]:
-    """GPU utilization (%), memory used (GB) and temperature (°C) of `device` (a torch.device); nulls on CPU."""
-    readings: dict[str, float | None] = {"gpu_utilization": None, "memory_used_gb": None, "temperature_c": None}
+    """GPU utilization (%), memory used (GB) and temperature (°C) of a torch.device; nulls on CPU."""
+    readings: dict[str, float | None] = {
+        "gpu_utilization": None,
+        "memory_used_gb": None,
+        "temperature_c": None,
+    }
     if getattr(device, "type", None) != "cuda":
         return readings
     import torch

@@ -12,7 +12,13 @@ from trainyard_trainer.artifacts import find_artifacts
 from trainyard_trainer.errors import FailureCode, TrainerFailure
 from trainyard_trainer.event_stream import EventStream
 from trainyard_trainer.job_config import JobConfig
-from trainyard_trainer.metrics_mapping import EpochHistory, epoch_metrics, final_metrics, non_finite_losses
+from trainyard_trainer.metrics_mapping import (
+    LOSS_NAMES,
+    EpochHistory,
+    epoch_metrics,
+    final_metrics,
+    non_finite_losses,
+)
 from trainyard_trainer.model_resolution import ModelChoice
 from trainyard_trainer.resources import sample_resources
 
@@ -60,7 +66,7 @@ class EpochReporter:
         losses = trainer.label_loss_items(trainer.tloss) if trainer.tloss is not None else {}
         metrics = epoch_metrics(losses, trainer.metrics)
         seconds = float(trainer.epoch_time or 0.0)
-        self.history.record(epoch, {k: metrics[k] for k in ("box_loss", "cls_loss", "dfl_loss")}, trainer.fitness, seconds)
+        self.history.record(epoch, {k: metrics[k] for k in LOSS_NAMES}, trainer.fitness, seconds)
         self.events.epoch(
             epoch=epoch,
             total_epochs=self.total_epochs,
@@ -83,7 +89,9 @@ def load_model(choice: ModelChoice) -> Any:
         return YOLO(choice.model)
     except Exception as e:
         raise TrainerFailure(
-            FailureCode.MODEL_DOWNLOAD_FAILED, f"cannot load base model {Path(choice.model).name}", f"{type(e).__name__}: {e}"
+            FailureCode.MODEL_DOWNLOAD_FAILED,
+            f"cannot load base model {Path(choice.model).name}",
+            f"{type(e).__name__}: {e}",
         ) from e
 
 
@@ -111,11 +119,15 @@ def train(job: JobConfig, model: Any, dataset_yaml: Path, reporter: EpochReporte
     )
 
 
-def completion(model: Any, reporter: EpochReporter, total_epochs: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+def completion(
+    model: Any, reporter: EpochReporter, total_epochs: int
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """best.pt, final metrics and artifacts of a finished training, for the completed event."""
     trainer = model.trainer
     best = Path(trainer.best)
     if not best.is_file():
-        raise TrainerFailure(FailureCode.UNKNOWN_ERROR, "training finished without best.pt", f"expected {best}")
+        raise TrainerFailure(
+            FailureCode.UNKNOWN_ERROR, "training finished without best.pt", f"expected {best}"
+        )
     metrics = final_metrics(trainer.metrics, reporter.history, total_epochs)
     return str(best.resolve()), metrics, find_artifacts(Path(trainer.save_dir))

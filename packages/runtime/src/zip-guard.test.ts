@@ -1,0 +1,273 @@
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { ArchiveError, entryTarget, extractZip, type ZipLimits } from "./zip-guard.js";
+
+// ---- a tiny zip writer (store method only), so the tests build exactly the archive they need ----
+
+const CRC_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+function crc32(data: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of data) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+interface ZipEntry {
+  name: string;
+  data?: string | Buffer;
+  /** Unix mode in the high 16 bits of the external attributes (e.g. 0o120777 for a symlink). */
+  unixMode?: number;
+  /** Overrides the uncompressed size written in both headers (a lying header). */
+  declaredSize?: number;
+}
+
+function buildZip(entries: ZipEntry[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const entry of entries) {
+    const name = Buffer.from(entry.name, "utf8");
+    const data = Buffer.isBuffer(entry.data) ? entry.data : Buffer.from(entry.data ?? "", "utf8");
+    const crc = crc32(data);
+    const size = entry.declaredSize ?? data.length;
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4); // version needed
+    local.writeUInt16LE(0x0800, 6); // flags: UTF-8 names
+    local.writeUInt16LE(0, 8); // method: store
+    local.writeUInt16LE(0, 10); // time
+    local.writeUInt16LE(0x21, 12); // date: 1980-01-01
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(data.length, 18); // compressed size
+    local.writeUInt32LE(size, 22); // uncompressed size
+    local.writeUInt16LE(name.length, 26);
+    local.writeUInt16LE(0, 28);
+    locals.push(local, name, data);
+
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE((3 << 8) | 20, 4); // made by: unix
+    central.writeUInt16LE(20, 6);
+    central.writeUInt16LE(0x0800, 8);
+    central.writeUInt16LE(0, 10);
+    central.writeUInt16LE(0, 12);
+    central.writeUInt16LE(0x21, 14);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(data.length, 20);
+    central.writeUInt32LE(size, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt16LE(0, 30); // extra
+    central.writeUInt16LE(0, 32); // comment
+    central.writeUInt16LE(0, 34); // disk
+    central.writeUInt16LE(0, 36); // internal attributes
+    const mode = entry.unixMode ?? (entry.name.endsWith("/") ? 0o040755 : 0o100644);
+    central.writeUInt32LE((mode << 16) >>> 0, 38);
+    central.writeUInt32LE(offset, 42);
+    centrals.push(central, name);
+    offset += local.length + name.length + data.length;
+  }
+  const centralDir = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(0, 4);
+  end.writeUInt16LE(0, 6);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(centralDir.length, 12);
+  end.writeUInt32LE(offset, 16);
+  end.writeUInt16LE(0, 20);
+  return Buffer.concat([...locals, centralDir, end]);
+}
+
+// ---- tests ----
+
+let root: string;
+let counter = 0;
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), "trainyard-zip-guard-"));
+});
+
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** A fresh `<case>/` folder holding `archive.zip` and an empty-to-be `out/dest` target. */
+async function caseWith(entries: ZipEntry[] | Buffer): Promise<{ zip: string; dest: string; caseDir: string }> {
+  const caseDir = join(root, `case-${++counter}`);
+  const zip = join(caseDir, "archive.zip");
+  await mkdir(caseDir, { recursive: true });
+  await writeFile(zip, Buffer.isBuffer(entries) ? entries : buildZip(entries));
+  return { zip, dest: join(caseDir, "out", "dest"), caseDir };
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: ArchiveError["code"], what: string): Promise<ArchiveError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof ArchiveError, `expected an ArchiveError for ${what}, got ${String(err)}`);
+    assert.equal(err.code, code, `expected ${code} for ${what}, got ${err.code}: ${err.message}`);
+    return err;
+  }
+  assert.fail(`expected ${what} to be rejected with ${code}, but it was accepted`);
+}
+
+const SMALL: ZipLimits = { maxEntries: 10, maxTotalBytes: 64, maxRatio: 200 };
+
+describe("entryTarget", () => {
+  const dest = "/srv/datasets/job";
+
+  for (const bad of ["../a", "/abs", "a/../../b", "C:\\x", "c:/x", "..\\..\\evil", "a/\0b"]) {
+    test(`rejects ${JSON.stringify(bad)} as DATASET_INVALID`, () => {
+      assert.throws(
+        () => entryTarget(dest, bad),
+        (err: unknown) => err instanceof ArchiveError && err.code === "DATASET_INVALID",
+        `expected ${JSON.stringify(bad)} to be refused with DATASET_INVALID`,
+      );
+    });
+  }
+
+  test('accepts "a/b.txt" as a path inside the destination', () => {
+    assert.equal(entryTarget(dest, "a/b.txt"), resolve(dest, "a", "b.txt"));
+  });
+
+  test('accepts "a/../b.txt", which stays inside', () => {
+    assert.equal(entryTarget(dest, "a/../b.txt"), resolve(dest, "b.txt"));
+  });
+
+  test("does not accept a sibling folder that shares the destination's prefix", () => {
+    assert.throws(() => entryTarget(dest, "../job-other/x"), ArchiveError, "expected ../job-other/x to be refused");
+  });
+});
+
+describe("extractZip", () => {
+  test("extracts a normal archive with nested folders and a directory entry", async () => {
+    const { zip, dest } = await caseWith([
+      { name: "data.yaml", data: "names: [shape]\n" },
+      { name: "images/" },
+      { name: "images/train/a.jpg", data: Buffer.from([0xff, 0xd8, 0xff, 0xe0]) },
+      { name: "labels/train/a.txt", data: "0 0.5 0.5 0.1 0.1\n" },
+    ]);
+    const count = await extractZip(zip, dest);
+    assert.equal(count, 4, "expected extractZip to report the four entries");
+    assert.equal(await readFile(join(dest, "data.yaml"), "utf8"), "names: [shape]\n");
+    assert.deepEqual(await readFile(join(dest, "images/train/a.jpg")), Buffer.from([0xff, 0xd8, 0xff, 0xe0]));
+    assert.equal(await readFile(join(dest, "labels/train/a.txt"), "utf8"), "0 0.5 0.5 0.1 0.1\n");
+  });
+
+  test("rejects a traversal entry with DATASET_INVALID and writes nothing, inside or outside", async () => {
+    const { zip, dest, caseDir } = await caseWith([
+      { name: "ok.txt", data: "fine" },
+      { name: "../escape.txt", data: "owned" },
+      { name: "../../escape2.txt", data: "owned" },
+    ]);
+    const err = await rejectsWith(extractZip(zip, dest), "DATASET_INVALID", "an entry ../escape.txt");
+    assert.match(err.message, /escapes/, "expected the message to say the entry escapes the folder");
+    assert.equal(existsSync(join(caseDir, "out", "escape.txt")), false, "expected nothing written outside dest");
+    assert.equal(existsSync(join(caseDir, "escape2.txt")), false, "expected nothing written two levels up");
+    assert.equal(existsSync(join(dest, "ok.txt")), false, "expected no entry extracted before the check failed");
+  });
+
+  test("rejects an absolute entry with DATASET_INVALID", async () => {
+    const { zip, dest } = await caseWith([{ name: "/tmp/trainyard-abs-entry.txt", data: "x" }]);
+    await rejectsWith(extractZip(zip, dest), "DATASET_INVALID", "an absolute entry");
+  });
+
+  test("rejects a symbolic link entry with DATASET_INVALID and writes nothing", async () => {
+    const { zip, dest } = await caseWith([
+      { name: "data.yaml", data: "names: [a]\n" },
+      { name: "images", data: "/etc", unixMode: 0o120777 },
+    ]);
+    const err = await rejectsWith(extractZip(zip, dest), "DATASET_INVALID", "a symlink entry");
+    assert.match(err.message, /symbolic link/, "expected the message to name the symbolic link");
+    assert.equal(existsSync(dest), false, "expected the destination not to be created for a refused archive");
+  });
+
+  test("rejects garbage bytes with DATASET_CORRUPTED", async () => {
+    const { zip, dest } = await caseWith(Buffer.from("this is not a zip archive at all, just some bytes".repeat(4)));
+    await rejectsWith(extractZip(zip, dest), "DATASET_CORRUPTED", "a file of garbage bytes");
+  });
+
+  test("rejects a truncated archive with DATASET_CORRUPTED", async () => {
+    const whole = buildZip([{ name: "data.yaml", data: "names: [a]\n".repeat(20) }]);
+    const { zip, dest } = await caseWith(whole.subarray(0, 40));
+    await rejectsWith(extractZip(zip, dest), "DATASET_CORRUPTED", "a truncated archive");
+  });
+
+  test("rejects an archive whose declared total size exceeds maxTotalBytes", async () => {
+    const { zip, dest } = await caseWith([
+      { name: "a.txt", data: "x".repeat(40) },
+      { name: "b.txt", data: "y".repeat(40) },
+    ]);
+    const err = await rejectsWith(extractZip(zip, dest, SMALL), "DATASET_INVALID", "80 bytes with a 64-byte limit");
+    assert.match(err.message, /64/, "expected the message to name the limit");
+    assert.equal(existsSync(join(dest, "a.txt")), false, "expected nothing extracted when the declared size is over");
+  });
+
+  test("counts bytes as written: a header that under-declares the size still hits the limit", async () => {
+    const { zip, dest } = await caseWith([{ name: "big.bin", data: Buffer.alloc(200, 7), declaredSize: 10 }]);
+    const err = await rejectsWith(
+      extractZip(zip, dest, { ...SMALL, maxRatio: 1_000 }),
+      "DATASET_INVALID",
+      "200 real bytes declared as 10 with a 64-byte limit",
+    );
+    assert.match(err.message, /expands past 64/, "expected the limit to be enforced while writing");
+  });
+
+  test("rejects more entries than maxEntries", async () => {
+    const entries = Array.from({ length: 11 }, (_, i) => ({ name: `f${i}.txt`, data: "." }));
+    const { zip, dest } = await caseWith(entries);
+    const err = await rejectsWith(extractZip(zip, dest, SMALL), "DATASET_INVALID", "11 entries with a limit of 10");
+    assert.match(err.message, /11 entries/, "expected the message to give the entry count");
+  });
+
+  test("rejects a compression ratio above maxRatio", async () => {
+    const { zip, dest } = await caseWith([{ name: "bomb.bin", data: "z", declaredSize: 60 }]);
+    const err = await rejectsWith(extractZip(zip, dest, { ...SMALL, maxRatio: 10 }), "DATASET_INVALID", "a 60:1 ratio");
+    assert.match(err.message, /ratio 60/, "expected the message to give the ratio");
+  });
+
+  test("an entry under a path that is also a file is refused as an ArchiveError, not a raw fs error", async () => {
+    // "a" is a file, then "a/b.txt" needs "a" to be a folder: the archive is unusable and the job
+    // must fail with a dataset error; a raw ENOTDIR/EEXIST would make consumers retry it forever.
+    const { zip, dest } = await caseWith([
+      { name: "a", data: "file" },
+      { name: "a/b.txt", data: "nested" },
+    ]);
+    try {
+      await extractZip(zip, dest);
+      assert.fail("expected an archive with a file/folder conflict to be refused");
+    } catch (err) {
+      assert.ok(
+        err instanceof ArchiveError,
+        `expected an ArchiveError (DATASET_INVALID or DATASET_CORRUPTED), got ${String(err)}`,
+      );
+    }
+  });
+
+  test("a duplicate entry name is refused as an ArchiveError", async () => {
+    const { zip, dest } = await caseWith([
+      { name: "data.yaml", data: "one" },
+      { name: "data.yaml", data: "two" },
+    ]);
+    try {
+      await extractZip(zip, dest);
+      assert.fail("expected an archive with a duplicate entry to be refused");
+    } catch (err) {
+      assert.ok(err instanceof ArchiveError, `expected an ArchiveError, got ${String(err)}`);
+    }
+    assert.deepEqual(await readdir(dest), ["data.yaml"], "expected only the first data.yaml to be written");
+  });
+});

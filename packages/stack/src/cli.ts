@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/**
+ * The development launcher: starts NATS, FerretDB, all six services and one local
+ * trainer-agent with prefixed logs, and stops every process on Ctrl-C.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { repoRoot } from "./processes.js";
+import { startStack } from "./stack.js";
+
+const runDir = process.env.TRAINYARD_RUN_DIR ?? join(repoRoot, ".run", "stack");
+const apiSecret = process.env.API_SECRET ?? randomBytes(24).toString("base64url");
+mkdirSync(runDir, { recursive: true });
+
+const stack = await startStack({
+  runDir,
+  natsUrl: process.env.NATS_URL,
+  mongoUrl: process.env.MONGO_URL,
+  gatewayPort: Number(process.env.GATEWAY_PORT ?? 8080),
+  dashboardPort: Number(process.env.DASHBOARD_PORT ?? 8081),
+  apiSecret,
+});
+// The API secret goes to a private file, never to the log.
+const secretFile = join(runDir, "api-secret");
+writeFileSync(secretFile, apiSecret + "\n", { mode: 0o600 });
+console.log(`
+Trainyard is running.
+  REST API   ${stack.gatewayUrl}   (Authorization: Bearer $(cat ${secretFile}))
+  dashboard  ${stack.dashboardUrl}
+  NATS       ${stack.natsUrl}
+  MongoDB    ${stack.mongoUrl}
+Press Ctrl-C to stop everything.
+`);
+
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    console.log("stopping…");
+    void stack.stop().then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,227 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  Bucket,
+  Consumer,
+  DatasetReady,
+  JobEvent,
+  Subject,
+  TRAIN_STREAM,
+  type TrainRequested,
+} from "@trainyard/contracts";
+import { connectNats, createLogger, openObjectStore, parseEnv, publishJson } from "@trainyard/runtime";
+import { startNats, type Supervised } from "@trainyard/stack";
+import { Env } from "./env.js";
+import { startDatasetService, type DatasetService } from "./service.js";
+import { trainRequested } from "./testing/train-request.js";
+import { datasetZip, sampleDataset } from "./testing/yolo-fixture.js";
+
+const validZip = datasetZip(sampleDataset(), "poste-dataset");
+const withoutYaml = datasetZip(Object.fromEntries(Object.entries(sampleDataset()).filter(([p]) => p !== "data.yaml")));
+const archives: Record<string, Buffer> = {
+  "/valid.zip": validZip,
+  "/private.zip": validZip,
+  // the local headers survive, the central directory does not: unreadable
+  "/corrupted.zip": validZip.subarray(0, 200),
+  "/no-yaml.zip": withoutYaml,
+};
+const requestsByPath = new Map<string, number>();
+const files = createServer((req, res) => {
+  const path = new URL(req.url ?? "/", "http://files").pathname;
+  requestsByPath.set(path, (requestsByPath.get(path) ?? 0) + 1);
+  const body = archives[path];
+  if (body) res.writeHead(200, { "content-type": "application/zip", "content-length": body.length }).end(body);
+  else res.writeHead(404).end("not found");
+});
+
+interface Seen {
+  subject: string;
+  data: unknown;
+}
+
+/** Records job events and dataset-ready commands in arrival order; waits for one with a deadline. */
+class Recorder {
+  readonly seen: Seen[] = [];
+  private waiters: Array<() => void> = [];
+
+  constructor(nc: NatsConnection) {
+    for (const subject of [Subject.jobEventWildcard, Subject.datasetReady]) {
+      nc.subscribe(subject, {
+        callback: (_err, msg) => {
+          this.seen.push({ subject: msg.subject, data: msg.json() });
+          for (const wake of this.waiters.splice(0)) wake();
+        },
+      });
+    }
+  }
+
+  forJob(jobId: string): Seen[] {
+    return this.seen.filter((s) => (s.data as { job_id?: string }).job_id === jobId);
+  }
+
+  /** Resolves with the job's messages once `done` holds for them, or fails after `timeoutMs`. */
+  async waitFor(jobId: string, done: (seen: Seen[]) => boolean, what: string, timeoutMs = 15_000): Promise<Seen[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done(this.forJob(jobId))) {
+      const left = deadline - Date.now();
+      if (left <= 0) assert.fail(`timed out waiting for ${what}; saw ${JSON.stringify(this.forJob(jobId))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.forJob(jobId);
+  }
+}
+
+let tmp = "";
+let nats: { url: string; process: Supervised };
+let nc: NatsConnection;
+let js: JetStreamClient;
+let service: DatasetService;
+let recorder: Recorder;
+let baseUrl = "";
+
+function envFor(allowPrivate: boolean): Env {
+  return parseEnv(Env, {
+    NATS_URL: nats.url,
+    LOG_LEVEL: "silent",
+    DATASET_WORK_DIR: join(tmp, "work"),
+    OUTBOUND_ALLOW_PRIVATE: String(allowPrivate),
+  });
+}
+
+async function request(path: string): Promise<TrainRequested> {
+  const req = trainRequested(`${baseUrl}${path}?token=signed-secret`);
+  await publishJson(js, Subject.trainRequested, req, req.job_id);
+  return req;
+}
+
+const hasFailure = (seen: Seen[]) => seen.some((s) => s.subject.endsWith(".failed"));
+
+async function failureOf(path: string): Promise<Extract<JobEvent, { type: "failed" }>["error"]> {
+  const req = await request(path);
+  const seen = await recorder.waitFor(req.job_id, hasFailure, `a failed event for ${path}`);
+  assert.equal(seen.length, 1, "a failed job gets exactly one event and no dataset-ready command");
+  const event = JobEvent.parse(seen[0]?.data);
+  assert.equal(event.type, "failed");
+  assert.doesNotMatch(event.error.message, /signed-secret/, "the signed token never reaches an event");
+  return event.error;
+}
+
+before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "dataset-int-"));
+  nats = await startNats(join(tmp, "nats"), () => {});
+  await new Promise<void>((resolve) => files.listen(0, "127.0.0.1", resolve));
+  baseUrl = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+  nc = await connectNats(nats.url, "dataset-int-test");
+  js = jetstream(nc);
+  recorder = new Recorder(nc);
+  service = await startDatasetService(envFor(true), createLogger("dataset", "silent"));
+});
+
+after(async () => {
+  await service?.stop();
+  await nc?.close();
+  await nats?.process.stop();
+  files.closeAllConnections();
+  await new Promise<void>((resolve) => files.close(() => resolve()));
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe("dataset service against NATS JetStream and an HTTP file server", () => {
+  it("stores a valid dataset, publishes phase downloading 5% and train.dataset.ready", async () => {
+    const req = await request("/valid.zip");
+    const seen = await recorder.waitFor(
+      req.job_id,
+      (s) => s.some((m) => m.subject === Subject.datasetReady),
+      "train.dataset.ready",
+    );
+    assert.deepEqual(
+      seen.map((s) => s.subject),
+      [Subject.jobEvent(req.job_id, "phase"), Subject.datasetReady],
+      "the phase event comes first, then the command for the scheduler",
+    );
+    const expectedInfo = {
+      total_images: 3,
+      train_images: 2,
+      val_images: 1,
+      classes: ["poste", "cabo"],
+      class_distribution: { poste: 3, cabo: 1 },
+    };
+    const phase = JobEvent.parse(seen[0]?.data);
+    assert.equal(phase.type, "phase");
+    assert.equal(phase.phase, "downloading");
+    assert.equal(phase.percentage, 5);
+    assert.deepEqual(phase.dataset_info, expectedInfo);
+
+    const ready = DatasetReady.parse(seen[1]?.data);
+    const sha256 = createHash("sha256").update(validZip).digest("hex");
+    assert.equal(ready.dataset_object, `${req.job_id}.zip`);
+    assert.equal(ready.dataset_root, "poste-dataset");
+    assert.equal(ready.dataset_sha256, sha256);
+    assert.deepEqual(ready.dataset_info, expectedInfo);
+    assert.deepEqual(ready.model_config, req.model_config);
+
+    const store = await openObjectStore(nc, Bucket.datasets);
+    const stored = await store.getBlob(ready.dataset_object);
+    assert.ok(stored, `object ${ready.dataset_object} exists in the datasets store`);
+    assert.equal(createHash("sha256").update(stored).digest("hex"), sha256, "the stored archive is the downloaded one");
+  });
+
+  it("fails a corrupted zip with DATASET_CORRUPTED", async () => {
+    const error = await failureOf("/corrupted.zip");
+    assert.equal(error.code, "DATASET_CORRUPTED");
+    assert.equal(error.phase, "dataset_validation");
+  });
+
+  it("fails a zip without data.yaml with DATASET_INVALID and the PRD's message", async () => {
+    const error = await failureOf("/no-yaml.zip");
+    assert.equal(error.code, "DATASET_INVALID");
+    assert.equal(error.message, "Missing data.yaml file in dataset");
+    assert.equal(error.phase, "dataset_validation");
+    assert.equal(error.epoch, null);
+  });
+
+  it("fails a 404 with DATASET_DOWNLOAD_FAILED", async () => {
+    const error = await failureOf("/gone.zip");
+    assert.equal(error.code, "DATASET_DOWNLOAD_FAILED");
+    assert.equal(error.phase, "dataset_download");
+    assert.match(error.message, /HTTP 404/);
+  });
+
+  it("acks every job and leaves no scratch files behind", async () => {
+    const jsm = await jetstreamManager(nc);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const info = await jsm.consumers.info(TRAIN_STREAM, Consumer.dataset);
+      if (info.num_ack_pending === 0 && info.num_pending === 0) break;
+      assert.ok(
+        Date.now() < deadline,
+        `consumer still has ${info.num_ack_pending} unacked, ${info.num_pending} pending`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.deepEqual(await readdir(join(tmp, "work")), []);
+  });
+
+  it("refuses a private address when private networks are not allowed, before any request", async () => {
+    await service.stop();
+    service = await startDatasetService(envFor(false), createLogger("dataset", "silent"));
+    const error = await failureOf("/private.zip");
+    assert.equal(error.code, "DATASET_DOWNLOAD_FAILED");
+    assert.match(error.message, /127\.0\.0\.1 is not reachable/);
+    assert.equal(requestsByPath.get("/private.zip"), undefined, "no request reached the file server");
+  });
+});

@@ -1,0 +1,86 @@
+import { jetstream } from "@nats-io/jetstream";
+import { Bucket, Consumer, Subject, TRAIN_STREAM, TrainRequested } from "@trainyard/contracts";
+import {
+  connectNats,
+  ensureConsumer,
+  ensureStreams,
+  extractZip,
+  guardedAgent,
+  openObjectStore,
+  publishJobEvent,
+  publishJson,
+  startConsumer,
+  type Logger,
+} from "@trainyard/runtime";
+import { downloadArchive } from "./adapters/download.js";
+import { putArchive } from "./adapters/dataset-store.js";
+import { intakeDataset } from "./dataset-intake.js";
+import type { Env } from "./env.js";
+import { validateYoloDataset } from "./yolo-layout.js";
+
+/** The consumer's ack wait; intake sends in-progress acks well within it. */
+const ACK_WAIT_MS = 60_000;
+/** Jobs one instance works on at once; each is mostly waiting on the network or the disk. */
+const JOBS_IN_FLIGHT = 4;
+
+export interface DatasetService {
+  /** Stops taking jobs, interrupts running downloads (they are redelivered later), closes NATS. */
+  stop(): Promise<void>;
+}
+
+/** Connects to NATS, makes sure the topology exists and starts consuming `train.requested`. */
+export async function startDatasetService(env: Env, log: Logger): Promise<DatasetService> {
+  const nc = await connectNats(env.NATS_URL, "dataset");
+  const jsm = await ensureStreams(nc);
+  await ensureConsumer(jsm, {
+    stream: TRAIN_STREAM,
+    name: Consumer.dataset,
+    filterSubjects: [Subject.trainRequested],
+    ackWaitMs: ACK_WAIT_MS,
+    maxAckPending: JOBS_IN_FLIGHT,
+  });
+  const js = jetstream(nc);
+  const datasets = await openObjectStore(nc, Bucket.datasets);
+  const policy = { allowPrivate: env.OUTBOUND_ALLOW_PRIVATE };
+  const dispatcher = guardedAgent(policy);
+  const stopping = new AbortController();
+
+  const consumer = await startConsumer({
+    js,
+    stream: TRAIN_STREAM,
+    consumer: Consumer.dataset,
+    schema: TrainRequested,
+    log,
+    // as many handlers as the consumer lets in flight, so none waits unacked behind a long download
+    concurrency: JOBS_IN_FLIGHT,
+    handle: (request, delivery) =>
+      intakeDataset(request, delivery, {
+        workDir: env.DATASET_WORK_DIR,
+        download: (url, destFile) =>
+          downloadArchive(url, destFile, {
+            dispatcher,
+            policy,
+            maxBytes: env.DATASET_MAX_BYTES,
+            timeoutMs: env.DATASET_DOWNLOAD_TIMEOUT_MS,
+            signal: stopping.signal,
+          }),
+        extract: (zipFile, destDir) => extractZip(zipFile, destDir),
+        validate: validateYoloDataset,
+        store: (name, zipFile, sha256) => putArchive(datasets, name, zipFile, sha256),
+        publishJobEvent: (event, msgId) => publishJobEvent(js, event, msgId),
+        publishDatasetReady: (ready, msgId) => publishJson(js, Subject.datasetReady, ready, msgId),
+        log,
+        workingIntervalMs: ACK_WAIT_MS / 4,
+      }),
+  });
+  log.info({ work_dir: env.DATASET_WORK_DIR, allow_private: policy.allowPrivate }, "dataset service started");
+
+  return {
+    async stop() {
+      stopping.abort();
+      await consumer.stop();
+      await nc.drain();
+      await dispatcher.close();
+    },
+  };
+}

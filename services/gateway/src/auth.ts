@@ -1,0 +1,12 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+
+/**
+ * True when the Authorization header carries `Bearer <secret>`. Both sides are hashed first so
+ * the comparison is constant-time whatever the lengths (PRD 13.1).
+ */
+export function bearerMatches(header: string | undefined, secret: string): boolean {
+  const match = /^Bearer (.+)$/.exec(header ?? "");
+  const given = createHash("sha256").update(match?.[1] ?? "").digest();
+  const wanted = createHash("sha256").update(secret).digest();
+  return timingSafeEqual(given, wanted) && match !== null;
+}

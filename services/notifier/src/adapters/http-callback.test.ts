@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { createHttpCallbackSender } from "./http-callback.js";
+
+interface Received {
+  path: string;
+  headers: IncomingMessage["headers"];
+  body: string;
+}
+
+/** A real local receiver; `answer` decides each response by path. */
+async function startReceiver(
+  answer: (path: string, res: ServerResponse) => void,
+): Promise<{ url: string; received: Received[]; server: Server }> {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (chunk: string) => (body += chunk));
+    req.on("end", () => {
+      received.push({ path: req.url ?? "", headers: req.headers, body });
+      answer(req.url ?? "", res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, received, server };
+}
+
+describe("http callback sender", () => {
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  const sender = createHttpCallbackSender({ timeoutMs: 500, allowPrivate: true });
+  const guarded = createHttpCallbackSender({ timeoutMs: 500, allowPrivate: false });
+
+  before(async () => {
+    receiver = await startReceiver((path, res) => {
+      if (path === "/ok") res.writeHead(204).end();
+      else if (path === "/redirect") res.writeHead(307, { location: "/ok" }).end();
+      else if (path === "/busy") res.writeHead(429, { "retry-after": "3" }).end("slow down");
+      // "/hang": never answers
+    });
+  });
+
+  after(async () => {
+    await Promise.all([sender.close(), guarded.close()]);
+    receiver.server.closeAllConnections();
+    await new Promise((resolve) => receiver.server.close(resolve));
+  });
+
+  const post = (path: string) => ({
+    url: receiver.url + path,
+    headers: { "Content-Type": "application/json", "X-Job-ID": "job-1" },
+    body: '{"type":"training_progress"}',
+  });
+
+  it("POSTs the exact body and headers and reports the status", async () => {
+    const before = receiver.received.length;
+    assert.deepEqual(await sender.post(post("/ok")), { kind: "response", status: 204, retryAfterMs: null });
+    const got = receiver.received[before];
+    assert.ok(got, "the receiver should have seen the POST");
+    assert.equal(got.body, '{"type":"training_progress"}');
+    assert.equal(got.headers["content-type"], "application/json");
+    assert.equal(got.headers["x-job-id"], "job-1");
+  });
+
+  it("does not follow redirects", async () => {
+    const before = receiver.received.length;
+    assert.deepEqual(await sender.post(post("/redirect")), { kind: "response", status: 307, retryAfterMs: null });
+    assert.equal(receiver.received.length, before + 1, "only the first URL may be requested");
+  });
+
+  it("reports Retry-After", async () => {
+    assert.deepEqual(await sender.post(post("/busy")), { kind: "response", status: 429, retryAfterMs: 3_000 });
+  });
+
+  it("times out a receiver that never answers", async () => {
+    const started = Date.now();
+    const result = await sender.post(post("/hang"));
+    assert.equal(result.kind, "network-error");
+    assert.ok(Date.now() - started < 5_000, "the timeout should cut the attempt short");
+  });
+
+  it("reports a refused connection as a network error", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const result = await sender.post({ ...post("/ok"), url: `http://127.0.0.1:${port}/ok` });
+    assert.equal(result.kind, "network-error");
+  });
+
+  it("refuses private addresses unless allowed, before connecting", async () => {
+    const before = receiver.received.length;
+    assert.equal((await guarded.post(post("/ok"))).kind, "refused");
+    const byName = await guarded.post({ ...post("/ok"), url: receiver.url.replace("127.0.0.1", "localhost") + "/ok" });
+    assert.equal(byName.kind, "refused", `a name resolving to loopback must be refused, got ${JSON.stringify(byName)}`);
+    assert.equal((await guarded.post({ ...post("/ok"), url: "file:///etc/passwd" })).kind, "refused");
+    assert.equal(receiver.received.length, before, "nothing may reach the receiver");
+  });
+});

@@ -1,0 +1,29 @@
+import { connectNats, createLogger, exitOnStartupError, onShutdown, parseEnv, type Logger } from "@trainyard/runtime";
+import { Env } from "./env.js";
+import { startNotifier } from "./notifier.js";
+import { DEFAULT_RETRY_POLICY } from "./retry-schedule.js";
+
+let log: Logger | undefined;
+try {
+  const env = parseEnv(Env);
+  log = createLogger("notifier", env.LOG_LEVEL);
+  const nc = await connectNats(env.NATS_URL, "notifier");
+  const notifier = await startNotifier({
+    nc,
+    log,
+    links: {
+      publicBaseUrl: env.PUBLIC_BASE_URL,
+      secret: env.DOWNLOAD_URL_SECRET,
+      ttlHours: env.DOWNLOAD_URL_TTL_HOURS,
+    },
+    retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: env.CALLBACK_MAX_ATTEMPTS },
+    http: { timeoutMs: env.CALLBACK_TIMEOUT_MS, allowPrivate: env.OUTBOUND_ALLOW_PRIVATE },
+  });
+  onShutdown(log, async () => {
+    await notifier.stop();
+    await nc.drain();
+  });
+  log.info({ nats: env.NATS_URL }, "notifier started");
+} catch (err) {
+  exitOnStartupError(log, err);
+}

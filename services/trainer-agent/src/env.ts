@@ -1,0 +1,26 @@
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { z } from "zod";
+import { CommonEnv } from "@trainyard/runtime";
+
+export const Env = CommonEnv.extend({
+  /** Unique, stable name of this agent; NATS subject and KV key safe. Defaults to the host name. */
+  AGENT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - only")
+    .default(hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64)),
+  /** Where datasets are extracted and runs are written, one folder per job. */
+  AGENT_WORK_DIR: z.string().default(join(tmpdir(), "trainyard-agent")),
+  /** Training devices, comma separated (`cuda:0,cuda:1` or `cpu`); `auto` asks nvidia-smi. */
+  AGENT_DEVICES: z.string().default("auto"),
+  /** Python interpreter that has the trainyard-trainer package (and Ultralytics) installed. */
+  TRAINER_PYTHON: z.string().default("python3"),
+  /** Folder of locally staged weights (e.g. yolov8n.pt); without it models start from their yaml. */
+  TRAINER_WEIGHTS_DIR: z.string().optional(),
+  /** Data-loader workers when the request does not say; 0 loads in the training process. */
+  TRAINER_DEFAULT_WORKERS: z.coerce.number().int().min(0).default(2),
+  /** How often this agent renews its heartbeat (its KV entry expires after 30 s). */
+  HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(500).max(20_000).default(5000),
+});
+export type Env = z.infer<typeof Env>;

@@ -1,0 +1,83 @@
+import { jetstream } from "@nats-io/jetstream";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { Bucket, Consumer, JobAssignment, Subject, TRAIN_STREAM } from "@trainyard/contracts";
+import {
+  connectNats,
+  createLogger,
+  ensureConsumer,
+  ensureStreams,
+  exitOnStartupError,
+  onShutdown,
+  openKv,
+  openObjectStore,
+  parseEnv,
+  publishJobEvent,
+  startConsumer,
+  type Logger,
+} from "@trainyard/runtime";
+import { jobFiles } from "./adapters/job-files.js";
+import { startTrainer } from "./adapters/trainer-process.js";
+import { detectSlots } from "./devices.js";
+import { Env } from "./env.js";
+import { startHeartbeat } from "./heartbeat.js";
+import { runAssignment, type RunDeps } from "./training-run.js";
+
+let log: Logger | undefined;
+try {
+  const env = parseEnv(Env);
+  log = createLogger("trainer-agent", env.LOG_LEVEL).child({ agent_id: env.AGENT_ID });
+  const slots = await detectSlots(env.AGENT_DEVICES);
+  const nc = await connectNats(env.NATS_URL, `trainer-agent-${env.AGENT_ID}`);
+  const jsm = await ensureStreams(nc);
+  const js = jetstream(nc);
+  // Up to one job per slot in flight; a job acked only at its end is redelivered if this agent dies.
+  await ensureConsumer(jsm, {
+    stream: TRAIN_STREAM,
+    name: Consumer.agent(env.AGENT_ID),
+    filterSubjects: [Subject.assignment(env.AGENT_ID)],
+    ackWaitMs: 60_000,
+    maxAckPending: slots.length,
+  });
+  const [agents, datasets, artifacts] = await Promise.all([
+    openKv(nc, Bucket.agents),
+    openObjectStore(nc, Bucket.datasets),
+    openObjectStore(nc, Bucket.artifacts),
+  ]);
+  const deps: RunDeps = {
+    files: jobFiles(datasets, artifacts),
+    publish: (event, msgId) => publishJobEvent(js, event, msgId),
+    launch: startTrainer,
+    python: env.TRAINER_PYTHON,
+    weightsDir: env.TRAINER_WEIGHTS_DIR ? resolve(env.TRAINER_WEIGHTS_DIR) : null,
+    workDir: resolve(env.AGENT_WORK_DIR),
+    defaultWorkers: env.TRAINER_DEFAULT_WORKERS,
+    trainerEnv: { ...process.env, YOLO_OFFLINE: "true", PYTHONUNBUFFERED: "1" },
+    log,
+    now: () => new Date(),
+  };
+  const consumer = await startConsumer({
+    js,
+    stream: TRAIN_STREAM,
+    consumer: Consumer.agent(env.AGENT_ID),
+    schema: JobAssignment,
+    log,
+    handle: (job, delivery) => runAssignment(deps, job, delivery),
+    concurrency: slots.length,
+  });
+  const heartbeat = startHeartbeat(
+    agents,
+    { agent_id: env.AGENT_ID, host: hostname(), slots, started_at: new Date().toISOString() },
+    env.HEARTBEAT_INTERVAL_MS,
+    log,
+  );
+  await heartbeat.first;
+  log.info({ slots }, "trainer-agent ready");
+  onShutdown(log, async () => {
+    await heartbeat.stop();
+    await consumer.stop();
+    await nc.drain();
+  });
+} catch (err) {
+  exitOnStartupError(log, err);
+}

@@ -1,0 +1,209 @@
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import type { ArtifactObjects, EpochMetrics, ErrorCode, JobAssignment, JobEvent, TrainerEvent, TrainerJob } from "@trainyard/contracts";
+import { ack, ArchiveError, extractZip, type Delivery, type Logger, type Outcome } from "@trainyard/runtime";
+import type { JobFiles } from "./adapters/job-files.js";
+import type { TrainerLaunch, TrainerRun } from "./adapters/trainer-process.js";
+import { BestTracker, epochEvent, PHASE_PERCENT } from "./progress-mapping.js";
+
+export interface RunDeps {
+  files: JobFiles;
+  publish(event: JobEvent, msgId: string): Promise<void>;
+  launch(launch: TrainerLaunch): TrainerRun;
+  python: string;
+  weightsDir: string | null;
+  workDir: string;
+  defaultWorkers: number;
+  trainerEnv: NodeJS.ProcessEnv;
+  log: Logger;
+  now(): Date;
+}
+
+/** A failure the agent reports as a `failed` job event. */
+class RunFailure extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: string,
+    readonly phase: "preparing" | "training" | "validating" | "uploading",
+  ) {
+    super(message);
+  }
+}
+
+const KEEPALIVE_MS = 15_000;
+
+/**
+ * Runs one assigned job to its end: fetch and extract the dataset, spawn the trainer, turn its
+ * events into job events, upload the model and artifacts. Every path ends in exactly one
+ * terminal event (`completed` or `failed`), after which the assignment is acked.
+ */
+export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery: Delivery): Promise<Outcome> {
+  const log = deps.log.child({ job_id: job.job_id });
+  const jobDir = join(deps.workDir, job.job_id);
+  const startedAt = deps.now();
+  const keepalive = setInterval(() => delivery.working(), KEEPALIVE_MS);
+  const state = { epoch: null as number | null, metrics: null as EpochMetrics | null };
+  try {
+    await deps.publish(
+      phase(job, "preparing", PHASE_PERCENT.preparing, startedAt),
+      `${job.job_id}:phase:preparing`,
+    );
+    const trainerJob = await prepare(deps, job, jobDir);
+    await train(deps, job, jobDir, trainerJob, startedAt, state, log);
+  } catch (err) {
+    const failure =
+      err instanceof RunFailure
+        ? err
+        : new RunFailure("UNKNOWN_ERROR", "training agent error", String((err as Error).message ?? err), "training");
+    log.error({ code: failure.code, err: failure.message, details: failure.details }, "job failed");
+    await deps.publish(
+      {
+        type: "failed",
+        job_id: job.job_id,
+        at: deps.now().toISOString(),
+        error: { code: failure.code, message: failure.message, details: failure.details, phase: failure.phase, epoch: state.epoch },
+        partial_metrics: state.metrics,
+      },
+      `${job.job_id}:failed`,
+    );
+  } finally {
+    clearInterval(keepalive);
+    await rm(join(jobDir, "dataset"), { recursive: true, force: true });
+    await rm(join(jobDir, "dataset.zip"), { force: true });
+  }
+  return ack;
+}
+
+async function prepare(deps: RunDeps, job: JobAssignment, jobDir: string): Promise<TrainerJob> {
+  await rm(jobDir, { recursive: true, force: true });
+  await mkdir(jobDir, { recursive: true });
+  const zip = join(jobDir, "dataset.zip");
+  const datasetDir = join(jobDir, "dataset");
+  await deps.files.fetchDataset(job.dataset_object, zip);
+  try {
+    await extractZip(zip, datasetDir);
+  } catch (err) {
+    if (err instanceof ArchiveError) throw new RunFailure(err.code, "dataset archive rejected", err.message, "preparing");
+    throw err;
+  }
+  // Ultralytics resolves a relative `path` against its own datasets folder, so pin it here.
+  const root = join(datasetDir, job.dataset_root);
+  const data = parseYaml(await readFile(join(root, "data.yaml"), "utf8")) as Record<string, unknown>;
+  const dataYaml = join(jobDir, "data.yaml");
+  await writeFile(dataYaml, stringifyYaml({ ...data, path: root }));
+  const config = job.model_config;
+  return {
+    job_id: job.job_id,
+    data_yaml: dataYaml,
+    run_dir: join(jobDir, "run"),
+    base_model: config.base_model,
+    weights_dir: deps.weightsDir,
+    epochs: config.epochs,
+    batch_size: config.batch_size,
+    image_size: config.image_size,
+    learning_rate: config.learning_rate,
+    optimizer: config.optimizer ?? null,
+    augmentation: config.augmentation ?? null,
+    device: job.slot.device,
+    workers: job.resources?.workers ?? deps.defaultWorkers,
+  };
+}
+
+async function train(
+  deps: RunDeps,
+  job: JobAssignment,
+  jobDir: string,
+  trainerJob: TrainerJob,
+  startedAt: Date,
+  state: { epoch: number | null; metrics: EpochMetrics | null },
+  log: Logger,
+): Promise<void> {
+  const jobFile = join(jobDir, "job.json");
+  const logFile = join(jobDir, "logs.txt");
+  await writeFile(jobFile, JSON.stringify(trainerJob, null, 2));
+  const run = deps.launch({ python: deps.python, jobFile, logFile, cwd: jobDir, env: deps.trainerEnv });
+  const best = new BestTracker();
+  let terminal: Extract<TrainerEvent, { type: "completed" | "failed" }> | null = null;
+  try {
+    for await (const event of run.events) {
+      switch (event.type) {
+        case "preparing":
+          log.info({ model: event.model, source: event.model_source }, "model resolved");
+          break;
+        case "epoch":
+          state.epoch = event.epoch;
+          state.metrics = event.metrics;
+          await deps.publish(epochEvent(job.job_id, event, best, deps.now()), `${job.job_id}:epoch:${event.epoch}`);
+          break;
+        case "validating":
+          await deps.publish(phase(job, "validating", PHASE_PERCENT.validating, deps.now()), `${job.job_id}:phase:validating`);
+          break;
+        case "completed":
+        case "failed":
+          terminal = event;
+          break;
+      }
+    }
+  } catch (err) {
+    run.kill();
+    throw err;
+  }
+  const exit = await run.exited;
+  if (terminal?.type === "failed") {
+    throw new RunFailure(terminal.code, terminal.message, terminal.details, state.epoch === null ? "preparing" : "training");
+  }
+  if (!terminal || exit.code !== 0) {
+    const tail = (await readFile(logFile, "utf8").catch(() => "")).slice(-800);
+    throw new RunFailure("UNKNOWN_ERROR", "trainer exited unexpectedly", `exit ${exit.code ?? exit.signal}; log tail: ${tail}`, "training");
+  }
+  const uploaded = await uploadResults(deps, job.job_id, terminal, logFile);
+  const finishedAt = deps.now();
+  await deps.publish(
+    {
+      type: "completed",
+      job_id: job.job_id,
+      at: finishedAt.toISOString(),
+      started_at: startedAt.toISOString(),
+      duration_seconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 100) / 10,
+      model: { name: job.model_config.name, object_name: uploaded.model, size_bytes: uploaded.modelBytes },
+      final_metrics: terminal.final_metrics,
+      artifacts: uploaded.artifacts,
+      dataset_info: job.dataset_info,
+    },
+    `${job.job_id}:completed`,
+  );
+  log.info({ duration_ms: finishedAt.getTime() - startedAt.getTime() }, "job completed");
+}
+
+async function uploadResults(
+  deps: RunDeps,
+  jobId: string,
+  done: Extract<TrainerEvent, { type: "completed" }>,
+  logFile: string,
+): Promise<{ model: string; modelBytes: number; artifacts: ArtifactObjects }> {
+  const upload = async (file: string | null, name: string): Promise<string | null> => {
+    if (!file) return null;
+    await deps.files.uploadArtifact(`${jobId}/${name}`, file);
+    return `${jobId}/${name}`;
+  };
+  try {
+    const model = `${jobId}/best.pt`;
+    const modelBytes = await deps.files.uploadArtifact(model, done.best_pt);
+    const artifacts: ArtifactObjects = {
+      confusion_matrix: await upload(done.artifacts.confusion_matrix, "confusion_matrix.png"),
+      pr_curve: await upload(done.artifacts.pr_curve, "pr_curve.png"),
+      f1_curve: await upload(done.artifacts.f1_curve, "f1_curve.png"),
+      results_csv: await upload(done.artifacts.results_csv, "results.csv"),
+      training_logs: await upload(logFile, "logs.txt"),
+    };
+    return { model, modelBytes, artifacts };
+  } catch (err) {
+    throw new RunFailure("UNKNOWN_ERROR", "could not store the trained model", String((err as Error).message), "uploading");
+  }
+}
+
+function phase(job: JobAssignment, name: "preparing" | "validating", percentage: number, at: Date): JobEvent {
+  return { type: "phase", job_id: job.job_id, at: at.toISOString(), phase: name, percentage, total_epochs: job.model_config.epochs };
+}
