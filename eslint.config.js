@@ -3,7 +3,20 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/dist-ui/**", "**/node_modules/**", ".tools/**", ".venv/**", ".run/**", "python-trainer/**", "**/*.js", "**/*.svelte", "**/ui/**"] },
+  {
+    ignores: [
+      "**/dist/**",
+      "**/dist-ui/**",
+      "**/node_modules/**",
+      ".tools/**",
+      ".venv/**",
+      ".run/**",
+      "python-trainer/**",
+      "**/*.js",
+      "**/*.svelte",
+      "**/ui/**",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

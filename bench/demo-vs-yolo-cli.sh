@@ -8,7 +8,7 @@ cd "$root"
 export PATH="$root/.tools/bin:$PATH"
 bash scripts/bootstrap.sh >/dev/null
 pnpm build >/dev/null
-epochs=${DEMO_EPOCHS:-5}
+epochs=${DEMO_EPOCHS:-20}
 imgsz=${DEMO_IMAGE_SIZE:-128}
 out="$root/.run/bench"
 rm -rf "$out" && mkdir -p "$out"
@@ -26,7 +26,7 @@ printf 'path: %s\n' "$out/data" >"$out/data.yaml"
 grep -vE '^path:' "$out/data/data.yaml" >>"$out/data.yaml"
 t2=$(date +%s.%N)
 (cd "$out" && YOLO_OFFLINE=true YOLO_CONFIG_DIR="$out/yolo-config" "$root/.venv/bin/yolo" detect train \
-  data="$out/data.yaml" model=yolov8n.yaml epochs="$epochs" imgsz="$imgsz" batch=8 lr0=0.01 optimizer=AdamW \
+  data="$out/data.yaml" model=yolov8n.yaml epochs="$epochs" imgsz="$imgsz" batch=16 lr0=0.01 optimizer=AdamW \
   hsv_h=0.015 hsv_s=0.7 hsv_v=0.4 degrees=10 translate=0.1 scale=0.5 shear=0 perspective=0 flipud=0 fliplr=0.5 \
   mosaic=1.0 mixup=0 workers=2 device=cpu project="$out/yolo-runs" name=bare exist_ok=True plots=True >"$out/yolo.log" 2>&1) \
   || { tail -30 "$out/yolo.log"; exit 1; }

@@ -39,6 +39,7 @@ step "static checks"
 check lint pnpm lint
 check format pnpm format:check
 check contracts-generated pnpm --filter @trainyard/contracts check:generated
+check dashboard-ui-types pnpm --filter @trainyard/dashboard check:ui
 check ruff .venv/bin/ruff check python-trainer
 check mypy .venv/bin/mypy python-trainer/src
 

@@ -59,6 +59,14 @@ export type SlotLease = z.infer<typeof SlotLease>;
 
 const base = { job_id: z.uuid(), at: z.iso.datetime() };
 
+/** The gateway accepted the job; it waits for its dataset and a slot. */
+export const JobQueuedEvent = z.object({
+  ...base,
+  type: z.literal("queued"),
+  model_name: z.string(),
+  total_epochs: z.int().min(1),
+});
+
 export const JobAssignedEvent = z.object({
   ...base,
   type: z.literal("assigned"),
@@ -116,6 +124,7 @@ export const JobFailedEvent = z.object({
 
 /** Everything published on `job.events.<job_id>.<type>`. */
 export const JobEvent = z.discriminatedUnion("type", [
+  JobQueuedEvent,
   JobAssignedEvent,
   JobPhaseEvent,
   JobEpochEvent,

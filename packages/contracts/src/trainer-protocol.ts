@@ -56,7 +56,13 @@ export const TrainerEvent = z.discriminatedUnion("type", [
   }),
   z.object({
     type: z.literal("failed"),
-    code: z.enum(["DATASET_INVALID", "MODEL_DOWNLOAD_FAILED", "INSUFFICIENT_MEMORY", "TRAINING_DIVERGED", "UNKNOWN_ERROR"]),
+    code: z.enum([
+      "DATASET_INVALID",
+      "MODEL_DOWNLOAD_FAILED",
+      "INSUFFICIENT_MEMORY",
+      "TRAINING_DIVERGED",
+      "UNKNOWN_ERROR",
+    ]),
     message: z.string(),
     details: z.string(),
     epoch: z.int().nullable(),

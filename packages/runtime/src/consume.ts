@@ -70,7 +70,10 @@ async function handleOne<S extends z.ZodType>(
   try {
     payload = opts.schema.parse(msg.json());
   } catch (err) {
-    opts.log.error({ subject: msg.subject, seq: delivery.streamSequence, err: String(err) }, "poison message terminated");
+    opts.log.error(
+      { subject: msg.subject, seq: delivery.streamSequence, err: String(err) },
+      "poison message terminated",
+    );
     msg.term("payload does not match its contract");
     return;
   }

@@ -40,14 +40,26 @@ describe("signed download paths", () => {
     const { path, expires, signature } = partsOf(signDownloadPath(SECRET, PATH, LATER));
     assert.ok(signature, "expected a signature");
     const flipped = (signature.startsWith("A") ? "B" : "A") + signature.slice(1);
-    assert.equal(verifyDownloadPath(SECRET, path, expires, flipped, NOW), false, "expected a changed signature to fail");
-    assert.equal(verifyDownloadPath(SECRET, path, expires, signature.slice(1), NOW), false, "expected a short one to fail");
+    assert.equal(
+      verifyDownloadPath(SECRET, path, expires, flipped, NOW),
+      false,
+      "expected a changed signature to fail",
+    );
+    assert.equal(
+      verifyDownloadPath(SECRET, path, expires, signature.slice(1), NOW),
+      false,
+      "expected a short one to fail",
+    );
   });
 
   test("a later expiry with the old signature is refused", () => {
     const { path, expires, signature } = partsOf(signDownloadPath(SECRET, PATH, LATER));
     const extended = String(Number(expires) + 3600);
-    assert.equal(verifyDownloadPath(SECRET, path, extended, signature, NOW), false, "expected a changed expiry to fail");
+    assert.equal(
+      verifyDownloadPath(SECRET, path, extended, signature, NOW),
+      false,
+      "expected a changed expiry to fail",
+    );
   });
 
   test("a link signed with another secret is refused", () => {
@@ -58,7 +70,11 @@ describe("signed download paths", () => {
   test("an expired link is refused even with a valid signature", () => {
     const { path, expires, signature } = partsOf(signDownloadPath(SECRET, PATH, NOW));
     const after = new Date(NOW.getTime() + 1000);
-    assert.equal(verifyDownloadPath(SECRET, path, expires, signature, after), false, "expected an expired link to fail");
+    assert.equal(
+      verifyDownloadPath(SECRET, path, expires, signature, after),
+      false,
+      "expected an expired link to fail",
+    );
   });
 
   test("missing or malformed expires/signature is refused", () => {

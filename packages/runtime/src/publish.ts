@@ -8,6 +8,11 @@ export async function publishJobEvent(js: JetStreamClient, event: JobEvent, msgI
 }
 
 /** Publishes a JSON command, deduplicated by `msgId` within the stream's window. */
-export async function publishJson(js: JetStreamClient, subject: string, payload: unknown, msgId: string): Promise<void> {
+export async function publishJson(
+  js: JetStreamClient,
+  subject: string,
+  payload: unknown,
+  msgId: string,
+): Promise<void> {
   await js.publish(subject, JSON.stringify(payload), { msgID: msgId });
 }

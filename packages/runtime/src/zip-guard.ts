@@ -52,7 +52,11 @@ export function entryTarget(dest: string, entryPath: string): string {
  * may leave `dest`, links are refused, and the entry count, total size and compression ratio
  * are bounded — the size while writing, so a lying header cannot exceed it.
  */
-export async function extractZip(zipPath: string, dest: string, limits: ZipLimits = DEFAULT_ZIP_LIMITS): Promise<number> {
+export async function extractZip(
+  zipPath: string,
+  dest: string,
+  limits: ZipLimits = DEFAULT_ZIP_LIMITS,
+): Promise<number> {
   let directory: unzipper.CentralDirectory;
   try {
     directory = await unzipper.Open.file(zipPath);
@@ -60,7 +64,10 @@ export async function extractZip(zipPath: string, dest: string, limits: ZipLimit
     throw new ArchiveError("DATASET_CORRUPTED", `not a readable zip archive: ${(err as Error).message}`);
   }
   if (directory.files.length > limits.maxEntries) {
-    throw new ArchiveError("DATASET_INVALID", `archive has ${directory.files.length} entries (limit ${limits.maxEntries})`);
+    throw new ArchiveError(
+      "DATASET_INVALID",
+      `archive has ${directory.files.length} entries (limit ${limits.maxEntries})`,
+    );
   }
   let declared = 0;
   let compressed = 0;
@@ -76,7 +83,10 @@ export async function extractZip(zipPath: string, dest: string, limits: ZipLimit
     throw new ArchiveError("DATASET_INVALID", `archive expands to ${declared} bytes (limit ${limits.maxTotalBytes})`);
   }
   if (compressed > 0 && declared / compressed > limits.maxRatio) {
-    throw new ArchiveError("DATASET_INVALID", `archive compression ratio ${Math.round(declared / compressed)} exceeds ${limits.maxRatio}`);
+    throw new ArchiveError(
+      "DATASET_INVALID",
+      `archive compression ratio ${Math.round(declared / compressed)} exceeds ${limits.maxRatio}`,
+    );
   }
 
   let written = 0;
@@ -102,7 +112,10 @@ export async function extractZip(zipPath: string, dest: string, limits: ZipLimit
       await pipeline(entry.stream(), meter, createWriteStream(target, { flags: "wx" }));
     } catch (err) {
       if (err instanceof ArchiveError) throw err;
-      throw new ArchiveError("DATASET_CORRUPTED", `cannot extract ${JSON.stringify(entry.path)}: ${(err as Error).message}`);
+      throw new ArchiveError(
+        "DATASET_CORRUPTED",
+        `cannot extract ${JSON.stringify(entry.path)}: ${(err as Error).message}`,
+      );
     }
   }
   return directory.files.length;

@@ -15,7 +15,8 @@ import { repoRoot } from "./processes.js";
 import { startStack } from "./stack.js";
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const epochs = num("DEMO_EPOCHS", 5);
+const epochs = num("DEMO_EPOCHS", 20);
+const trainImages = num("DEMO_TRAIN_IMAGES", 96);
 const imageSize = num("DEMO_IMAGE_SIZE", 128);
 const keepRunning = process.stdin.isTTY && process.env.DEMO_EXIT !== "1";
 const demoDir = join(repoRoot, ".run", "demo");
@@ -38,7 +39,13 @@ process.on("SIGINT", () => void stopAll().then(() => process.exit(130)));
 
 try {
   const started = Date.now();
-  const zip = await makeSyntheticDataset({ out: join(demoDir, "shapes.zip"), train: 32, val: 12, size: imageSize, seed: 7 });
+  const zip = await makeSyntheticDataset({
+    out: join(demoDir, "shapes.zip"),
+    train: trainImages,
+    val: Math.ceil(trainImages / 4),
+    size: imageSize,
+    seed: 7,
+  });
   const files = await serveFiles(demoDir);
   const secret = randomBytes(18).toString("base64url");
   const receiver = await startCallbackReceiver(secret);
@@ -48,9 +55,11 @@ try {
     callbackSecret: secret,
     epochs,
     imageSize,
-    batchSize: 8,
+    batchSize: 16,
   });
-  console.log(`[demo] dataset ${zip}; POST ${stack.gatewayUrl}/api/v1/train (job ${request.job_id}, ${epochs} epochs, ${imageSize}px)`);
+  console.log(
+    `[demo] dataset ${zip}; POST ${stack.gatewayUrl}/api/v1/train (job ${request.job_id}, ${epochs} epochs, ${imageSize}px)`,
+  );
   receiver.onCallback(({ body }) => {
     if (body.type === "training_progress") {
       const p = body.progress;
@@ -75,7 +84,8 @@ try {
     "the terminal callback",
   );
   const terminal = receiver.received.find((c) => c.body.type !== "training_progress")?.body;
-  if (terminal?.type !== "training_completed") throw new Error(`training did not complete: ${JSON.stringify(terminal)}`);
+  if (terminal?.type !== "training_completed")
+    throw new Error(`training did not complete: ${JSON.stringify(terminal)}`);
   const model = await fetch(terminal.model.download_url);
   const modelPath = join(demoDir, "best.pt");
   writeFileSync(modelPath, Buffer.from(await model.arrayBuffer()));

@@ -9,7 +9,11 @@ export interface Infra {
 }
 
 /** Starts nats-server with JetStream, storing in `dir`. */
-export async function startNats(dir: string, sink?: LineSink, port?: number): Promise<{ url: string; process: Supervised }> {
+export async function startNats(
+  dir: string,
+  sink?: LineSink,
+  port?: number,
+): Promise<{ url: string; process: Supervised }> {
   const p = port ?? (await freePort());
   mkdirSync(dir, { recursive: true });
   const proc = supervise("nats", toolPath("nats-server"), ["-js", "-a", "127.0.0.1", "-p", String(p), "-sd", dir], {
@@ -20,7 +24,11 @@ export async function startNats(dir: string, sink?: LineSink, port?: number): Pr
 }
 
 /** Starts FerretDB (MongoDB wire protocol) on SQLite files in `dir`, telemetry disabled. */
-export async function startFerret(dir: string, sink?: LineSink, port?: number): Promise<{ url: string; process: Supervised }> {
+export async function startFerret(
+  dir: string,
+  sink?: LineSink,
+  port?: number,
+): Promise<{ url: string; process: Supervised }> {
   const p = port ?? (await freePort());
   mkdirSync(join(dir, "data"), { recursive: true });
   const proc = supervise(

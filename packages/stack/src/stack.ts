@@ -2,7 +2,15 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { startFerret, startNats } from "./infra.js";
-import { freePort, prefixedSink, repoRoot, supervise, waitForPort, type LineSink, type Supervised } from "./processes.js";
+import {
+  freePort,
+  prefixedSink,
+  repoRoot,
+  supervise,
+  waitForPort,
+  type LineSink,
+  type Supervised,
+} from "./processes.js";
 
 export interface StackOptions {
   /** Working folder: NATS and FerretDB data, agent work dirs. */
@@ -75,9 +83,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...opts.env,
     };
     const ready = new Map<string, () => void>();
-    const readiness = SERVICES.map(
-      (name) => new Promise<void>((resolve) => ready.set(name, resolve)),
-    );
+    const readiness = SERVICES.map((name) => new Promise<void>((resolve) => ready.set(name, resolve)));
     // A service is ready when it logs its start-up line (pino JSON, level info).
     const watchingSink: LineSink = (name, line) => {
       if (/"msg":"[^"]*(listening|started|ready)[^"]*"/.test(line)) ready.get(name)?.();
@@ -90,7 +96,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       processes.push(proc);
     }
     const exitedEarly = Promise.race(
-      processes.map((p) => p.exited.then((code) => Promise.reject(new Error(`${p.name} exited during start-up (code ${code})`)))),
+      processes.map((p) =>
+        p.exited.then((code) => Promise.reject(new Error(`${p.name} exited during start-up (code ${code})`))),
+      ),
     );
     await Promise.race([Promise.all(readiness), exitedEarly]);
     for (const p of processes) {

@@ -113,7 +113,7 @@ describe("dashboard against real NATS JetStream and FerretDB", () => {
       const pkg = dirname(DEFAULT_UI_DIR);
       execFileSync(
         process.execPath,
-        [join(pkg, "node_modules/vite/bin/vite.js"), "build", "--config", "vite.config.ts", "--logLevel", "warn"],
+        [join(pkg, "node_modules/vite/bin/vite.js"), "build", "--config", "vite.config.js", "--logLevel", "warn"],
         { cwd: pkg },
       );
     }

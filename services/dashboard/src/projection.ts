@@ -30,6 +30,10 @@ export function apply(record: JobRecord, event: JobEvent, streamSeq: number): Jo
   const startedAt = (at: string) => (record.started_at ? {} : { started_at: new Date(at) });
 
   switch (event.type) {
+    case "queued":
+      // the gateway inserted the document already; the event only tells live browsers
+      return seq;
+
     case "assigned":
       return { ...seq, agent_id: event.agent_id, slot: event.slot };
 

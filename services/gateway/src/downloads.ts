@@ -39,7 +39,16 @@ export function downloadRouter(artifacts: ObjectStore, secret: string, log: Logg
     }
     const object = await artifacts.get(objectName);
     if (!object) return sendError(res, 404, "NOT_FOUND", "Not found");
-    res.setHeader("Content-Type", fileName.endsWith(".png") ? "image/png" : fileName.endsWith(".csv") ? "text/csv" : fileName.endsWith(".txt") ? "text/plain; charset=utf-8" : "application/octet-stream");
+    res.setHeader(
+      "Content-Type",
+      fileName.endsWith(".png")
+        ? "image/png"
+        : fileName.endsWith(".csv")
+          ? "text/csv"
+          : fileName.endsWith(".txt")
+            ? "text/plain; charset=utf-8"
+            : "application/octet-stream",
+    );
     res.setHeader("Content-Length", String(object.info.size));
     res.setHeader("Content-Disposition", `attachment; filename="${fileName}"`);
     const body = Readable.fromWeb(object.data);

@@ -3,7 +3,13 @@ import type { ApiError, ApiErrorCode } from "@trainyard/contracts";
 import type { z } from "zod";
 
 /** Sends a REST error body (`detail` as FastAPI clients expect, plus a stable `code`). */
-export function sendError(res: Response, status: number, code: ApiErrorCode, detail: string, errors?: ApiError["errors"]): void {
+export function sendError(
+  res: Response,
+  status: number,
+  code: ApiErrorCode,
+  detail: string,
+  errors?: ApiError["errors"],
+): void {
   const body: ApiError = { detail, code, ...(errors ? { errors } : {}) };
   res.status(status).json(body);
 }

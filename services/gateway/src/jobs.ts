@@ -5,9 +5,7 @@ import { initialRecord } from "./job-view.js";
 import { estimateStartTime } from "./queue-estimate.js";
 
 export type AcceptResult =
-  | { kind: "accepted"; body: TrainAccepted }
-  | { kind: "exists" }
-  | { kind: "queue_full"; queued: number };
+  { kind: "accepted"; body: TrainAccepted } | { kind: "exists" } | { kind: "queue_full"; queued: number };
 
 export interface AcceptDeps {
   store: JobStore;
@@ -32,6 +30,17 @@ export async function acceptJob(deps: AcceptDeps, request: TrainRequest): Promis
   if (!created) return { kind: "exists" };
   try {
     await deps.bus.saveCallbackTarget(request.job_id, { url: request.callback_url, secret: request.callback_secret });
+    // queued first: if train.requested then fails, a stray queued event names a job that never was
+    await deps.bus.publishJobEvent(
+      {
+        type: "queued",
+        job_id: request.job_id,
+        at: now.toISOString(),
+        model_name: request.model_config.name,
+        total_epochs: request.model_config.epochs,
+      },
+      `${request.job_id}:queued`,
+    );
     await deps.bus.publishTrainRequested({
       job_id: request.job_id,
       requested_at: now.toISOString(),

@@ -1,4 +1,12 @@
-import { connectNats, createLogger, ensureStreams, exitOnStartupError, onShutdown, parseEnv, type Logger } from "@trainyard/runtime";
+import {
+  connectNats,
+  createLogger,
+  ensureStreams,
+  exitOnStartupError,
+  onShutdown,
+  parseEnv,
+  type Logger,
+} from "@trainyard/runtime";
 import { openBus } from "./adapters/bus.js";
 import { connectJobStore } from "./adapters/job-store.js";
 import { createApp } from "./app.js";

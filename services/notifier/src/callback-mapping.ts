@@ -30,11 +30,12 @@ const NO_READINGS = { gpu_utilization: null, memory_used_gb: null, temperature_c
 
 /**
  * The PRD callback (4.2) a job event becomes, or null for events the app is not told about
- * (`assigned`). Pure: the same event always gives the same body, so a retried callback is
+ * (`queued`, `assigned`). Pure: the same event always gives the same body, so a retried callback is
  * byte-identical; links expire relative to the event's time, not the attempt's.
  */
 export function callbackFor(event: JobEvent, links: DownloadLinks): Callback | null {
   switch (event.type) {
+    case "queued":
     case "assigned":
       return null;
     case "phase":

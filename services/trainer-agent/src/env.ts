@@ -9,7 +9,11 @@ export const Env = CommonEnv.extend({
   AGENT_ID: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - only")
-    .default(hostname().replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64)),
+    .default(
+      hostname()
+        .replace(/[^A-Za-z0-9_-]/g, "-")
+        .slice(0, 64),
+    ),
   /** Where datasets are extracted and runs are written, one folder per job. */
   AGENT_WORK_DIR: z.string().default(join(tmpdir(), "trainyard-agent")),
   /** Training devices, comma separated (`cuda:0,cuda:1` or `cpu`); `auto` asks nvidia-smi. */

@@ -17,7 +17,8 @@ export class BestTracker {
   private best: BestMetrics | null = null;
 
   update(epoch: number, metrics: EpochMetrics): BestMetrics | null {
-    const score = (m: { mAP50: number | null; "mAP50-95": number | null }) => [m["mAP50-95"] ?? -1, m.mAP50 ?? -1] as const;
+    const score = (m: { mAP50: number | null; "mAP50-95": number | null }) =>
+      [m["mAP50-95"] ?? -1, m.mAP50 ?? -1] as const;
     const [s95, s50] = score(metrics);
     if (metrics["mAP50-95"] === null && metrics.mAP50 === null) return this.best;
     if (!this.best) {

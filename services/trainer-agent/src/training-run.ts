@@ -1,7 +1,15 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import type { ArtifactObjects, EpochMetrics, ErrorCode, JobAssignment, JobEvent, TrainerEvent, TrainerJob } from "@trainyard/contracts";
+import type {
+  ArtifactObjects,
+  EpochMetrics,
+  ErrorCode,
+  JobAssignment,
+  JobEvent,
+  TrainerEvent,
+  TrainerJob,
+} from "@trainyard/contracts";
 import { ack, ArchiveError, extractZip, type Delivery, type Logger, type Outcome } from "@trainyard/runtime";
 import type { JobFiles } from "./adapters/job-files.js";
 import type { TrainerLaunch, TrainerRun } from "./adapters/trainer-process.js";
@@ -46,10 +54,7 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
   const keepalive = setInterval(() => delivery.working(), KEEPALIVE_MS);
   const state = { epoch: null as number | null, metrics: null as EpochMetrics | null };
   try {
-    await deps.publish(
-      phase(job, "preparing", PHASE_PERCENT.preparing, startedAt),
-      `${job.job_id}:phase:preparing`,
-    );
+    await deps.publish(phase(job, "preparing", PHASE_PERCENT.preparing, startedAt), `${job.job_id}:phase:preparing`);
     const trainerJob = await prepare(deps, job, jobDir);
     await train(deps, job, jobDir, trainerJob, startedAt, state, log);
   } catch (err) {
@@ -63,7 +68,13 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
         type: "failed",
         job_id: job.job_id,
         at: deps.now().toISOString(),
-        error: { code: failure.code, message: failure.message, details: failure.details, phase: failure.phase, epoch: state.epoch },
+        error: {
+          code: failure.code,
+          message: failure.message,
+          details: failure.details,
+          phase: failure.phase,
+          epoch: state.epoch,
+        },
         partial_metrics: state.metrics,
       },
       `${job.job_id}:failed`,
@@ -85,7 +96,8 @@ async function prepare(deps: RunDeps, job: JobAssignment, jobDir: string): Promi
   try {
     await extractZip(zip, datasetDir);
   } catch (err) {
-    if (err instanceof ArchiveError) throw new RunFailure(err.code, "dataset archive rejected", err.message, "preparing");
+    if (err instanceof ArchiveError)
+      throw new RunFailure(err.code, "dataset archive rejected", err.message, "preparing");
     throw err;
   }
   // Ultralytics resolves a relative `path` against its own datasets folder, so pin it here.
@@ -138,7 +150,10 @@ async function train(
           await deps.publish(epochEvent(job.job_id, event, best, deps.now()), `${job.job_id}:epoch:${event.epoch}`);
           break;
         case "validating":
-          await deps.publish(phase(job, "validating", PHASE_PERCENT.validating, deps.now()), `${job.job_id}:phase:validating`);
+          await deps.publish(
+            phase(job, "validating", PHASE_PERCENT.validating, deps.now()),
+            `${job.job_id}:phase:validating`,
+          );
           break;
         case "completed":
         case "failed":
@@ -152,11 +167,21 @@ async function train(
   }
   const exit = await run.exited;
   if (terminal?.type === "failed") {
-    throw new RunFailure(terminal.code, terminal.message, terminal.details, state.epoch === null ? "preparing" : "training");
+    throw new RunFailure(
+      terminal.code,
+      terminal.message,
+      terminal.details,
+      state.epoch === null ? "preparing" : "training",
+    );
   }
   if (!terminal || exit.code !== 0) {
     const tail = (await readFile(logFile, "utf8").catch(() => "")).slice(-800);
-    throw new RunFailure("UNKNOWN_ERROR", "trainer exited unexpectedly", `exit ${exit.code ?? exit.signal}; log tail: ${tail}`, "training");
+    throw new RunFailure(
+      "UNKNOWN_ERROR",
+      "trainer exited unexpectedly",
+      `exit ${exit.code ?? exit.signal}; log tail: ${tail}`,
+      "training",
+    );
   }
   const uploaded = await uploadResults(deps, job.job_id, terminal, logFile);
   const finishedAt = deps.now();
@@ -200,10 +225,22 @@ async function uploadResults(
     };
     return { model, modelBytes, artifacts };
   } catch (err) {
-    throw new RunFailure("UNKNOWN_ERROR", "could not store the trained model", String((err as Error).message), "uploading");
+    throw new RunFailure(
+      "UNKNOWN_ERROR",
+      "could not store the trained model",
+      String((err as Error).message),
+      "uploading",
+    );
   }
 }
 
 function phase(job: JobAssignment, name: "preparing" | "validating", percentage: number, at: Date): JobEvent {
-  return { type: "phase", job_id: job.job_id, at: at.toISOString(), phase: name, percentage, total_epochs: job.model_config.epochs };
+  return {
+    type: "phase",
+    job_id: job.job_id,
+    at: at.toISOString(),
+    phase: name,
+    percentage,
+    total_epochs: job.model_config.epochs,
+  };
 }

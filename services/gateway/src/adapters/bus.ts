@@ -1,13 +1,21 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { AgentHeartbeat, Bucket, Subject, type CallbackTarget, type TrainRequested } from "@trainyard/contracts";
-import { openKv, openObjectStore, publishJson, type ObjectStore } from "@trainyard/runtime";
+import {
+  AgentHeartbeat,
+  Bucket,
+  Subject,
+  type CallbackTarget,
+  type JobEvent,
+  type TrainRequested,
+} from "@trainyard/contracts";
+import { openKv, openObjectStore, publishJobEvent, publishJson, type ObjectStore } from "@trainyard/runtime";
 
 /** Everything the gateway does on NATS. */
 export interface Bus {
   saveCallbackTarget(jobId: string, target: CallbackTarget): Promise<void>;
   deleteCallbackTarget(jobId: string): Promise<void>;
   publishTrainRequested(event: TrainRequested): Promise<void>;
+  publishJobEvent(event: JobEvent, msgId: string): Promise<void>;
   /** Training slots of the agents alive now, and whether any is a GPU. */
   capacity(): Promise<{ slots: number; gpu: boolean }>;
   artifacts: ObjectStore;
@@ -29,6 +37,7 @@ export async function openBus(nc: NatsConnection): Promise<Bus> {
       // the job id as Nats-Msg-Id: a retried POST cannot enqueue the same job twice
       await publishJson(js, Subject.trainRequested, event, event.job_id);
     },
+    publishJobEvent: (event, msgId) => publishJobEvent(js, event, msgId),
     async capacity() {
       let slots = 0;
       let gpu = false;

@@ -3,6 +3,8 @@ import { svelte } from "@sveltejs/vite-plugin-svelte";
 import { defineConfig } from "vite";
 
 // The UI lives in ui/ and builds to dist-ui/, which the dashboard's HTTP server serves.
+// Plain JS on purpose: the service's tsconfig compiles only src/, and a .ts config would sit in no
+// TypeScript project, which the type-aware lint rejects. defineConfig still types it in editors.
 export default defineConfig({
   root: fileURLToPath(new URL("./ui", import.meta.url)),
   plugins: [svelte({ configFile: false })],
