@@ -93,11 +93,16 @@ export async function extractZip(
   await mkdir(dest, { recursive: true });
   for (const entry of directory.files) {
     const target = entryTarget(dest, entry.path);
-    if (entry.type === "Directory") {
-      await mkdir(target, { recursive: true });
-      continue;
+    try {
+      // a file entry `a` followed by `a/b.txt` makes these fail: the archive's fault, not ours
+      await mkdir(entry.type === "Directory" ? target : dirname(target), { recursive: true });
+    } catch (err) {
+      throw new ArchiveError(
+        "DATASET_INVALID",
+        `cannot create the folder of ${JSON.stringify(entry.path)}: ${(err as Error).message}`,
+      );
     }
-    await mkdir(dirname(target), { recursive: true });
+    if (entry.type === "Directory") continue;
     const meter = new Transform({
       transform(chunk: Buffer, _enc, callback) {
         written += chunk.length;
@@ -112,6 +117,9 @@ export async function extractZip(
       await pipeline(entry.stream(), meter, createWriteStream(target, { flags: "wx" }));
     } catch (err) {
       if (err instanceof ArchiveError) throw err;
+      if ((err as NodeJS.ErrnoException).code === "EEXIST" || (err as NodeJS.ErrnoException).code === "EISDIR") {
+        throw new ArchiveError("DATASET_INVALID", `archive holds ${JSON.stringify(entry.path)} twice`);
+      }
       throw new ArchiveError(
         "DATASET_CORRUPTED",
         `cannot extract ${JSON.stringify(entry.path)}: ${(err as Error).message}`,

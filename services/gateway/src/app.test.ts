@@ -17,6 +17,8 @@ import {
   Bucket,
   CallbackTarget,
   JOBS_COLLECTION,
+  JOB_EVENTS_STREAM,
+  JobEvent,
   JobView,
   PROJECTION_DB,
   Subject,
@@ -218,6 +220,18 @@ describe("gateway REST API (real NATS and FerretDB)", () => {
 
     const record = await h.store.get(request.job_id);
     assert.equal(record?.status, "queued", "expected the job document inserted as queued");
+
+    const queuedMsg = await h.jsm.streams.getMessage(JOB_EVENTS_STREAM, {
+      last_by_subj: Subject.jobEvent(request.job_id, "queued"),
+    });
+    assert.ok(queuedMsg, "expected a queued job event for live dashboards");
+    assert.ok(!queuedMsg.string().includes(request.callback_secret), "expected no secret in the queued event");
+    const queued = JobEvent.parse(queuedMsg.json());
+    assert.deepEqual(
+      queued.type === "queued" && { model_name: queued.model_name, total_epochs: queued.total_epochs },
+      { model_name: request.model_config.name, total_epochs: request.model_config.epochs },
+      `expected the queued event to carry the model name and epochs, got ${queuedMsg.string()}`,
+    );
   });
 
   test("GET a known job: the JobView of the queued job", async () => {

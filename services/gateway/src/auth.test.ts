@@ -18,12 +18,17 @@ describe("bearerMatches", () => {
     ["the bare token without the scheme", SECRET],
     ["another scheme", `Basic ${SECRET}`],
     ["an empty bearer token", "Bearer "],
-    ["an extra space before the token", `Bearer  ${SECRET}`],
   ] as const) {
     test(`refuses ${what}`, () => {
       assert.equal(bearerMatches(header, SECRET), false, `expected ${JSON.stringify(header)} to be refused`);
     });
   }
+
+  test("takes the scheme in any case and more than one space, as RFC 6750 allows", () => {
+    for (const header of [`bearer ${SECRET}`, `BEARER ${SECRET}`, `Bearer  ${SECRET}`]) {
+      assert.equal(bearerMatches(header, SECRET), true, `expected ${JSON.stringify(header)} to match`);
+    }
+  });
 
   test("an empty configured secret never matches a missing header", () => {
     assert.equal(bearerMatches(undefined, ""), false, "expected no header to be refused even for an empty secret");

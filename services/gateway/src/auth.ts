@@ -5,7 +5,8 @@ import { createHash, timingSafeEqual } from "node:crypto";
  * the comparison is constant-time whatever the lengths (PRD 13.1).
  */
 export function bearerMatches(header: string | undefined, secret: string): boolean {
-  const match = /^Bearer (.+)$/.exec(header ?? "");
+  // the scheme name is case-insensitive (RFC 6750 via RFC 7235)
+  const match = /^bearer +(.+)$/i.exec(header ?? "");
   const given = createHash("sha256")
     .update(match?.[1] ?? "")
     .digest();

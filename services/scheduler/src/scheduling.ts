@@ -24,6 +24,11 @@ export async function scheduleJob(deps: SchedulingDeps, job: DatasetReady, deliv
   const deadline = deps.now().getTime() + deps.holdMs;
   let lease = existing;
   let slot = existing ? await slotOf(deps.cluster, existing.agent_id, existing.slot_index) : null;
+  if (existing && !slot) {
+    // its agent is gone: drop the stale lease before placing the job elsewhere
+    await deps.cluster.release(job.job_id);
+    lease = null;
+  }
   while (!lease || !slot) {
     const choice = pickSlot(await deps.cluster.agents(), await deps.cluster.leases(), job.resources?.device);
     if (choice) {
@@ -48,7 +53,7 @@ export async function scheduleJob(deps: SchedulingDeps, job: DatasetReady, deliv
   await deps.publishAssignment(assignment);
   await deps.publishEvent(
     { type: "assigned", job_id: job.job_id, at: lease.assigned_at, agent_id: lease.agent_id, slot },
-    `${job.job_id}:assigned`,
+    `${job.job_id}:assigned:${lease.agent_id}:${slot.index}`,
   );
   deps.log.info({ job_id: job.job_id, agent_id: lease.agent_id, slot: slot.index }, "job assigned");
   return ack;

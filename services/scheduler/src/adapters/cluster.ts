@@ -11,6 +11,7 @@ export interface Cluster {
   claim(lease: SlotLease): Promise<boolean>;
   /** The lease held by a job, if any (a redelivered job keeps its slot). */
   leaseOf(jobId: string): Promise<SlotLease | null>;
+  /** Deletes every lease of the job; true when there was one. */
   release(jobId: string): Promise<boolean>;
 }
 
@@ -49,13 +50,14 @@ export async function openCluster(nc: NatsConnection): Promise<Cluster> {
       return null;
     },
     async release(jobId) {
+      let released = false;
       for (const [key, lease] of await readLeases()) {
         if (lease.job_id === jobId) {
           await leases.delete(key);
-          return true;
+          released = true;
         }
       }
-      return false;
+      return released;
     },
   };
 }
