@@ -102,11 +102,25 @@ test("progress callbacks arrive for every epoch in order, then exactly one train
 
   const progress = bodies.filter((b) => b.type === "training_progress");
   const epochs = progress.filter((b) => b.progress.phase === "training").map((b) => b.progress.current_epoch);
-  assert.deepEqual(epochs, Array.from({ length: EPOCHS }, (_, i) => i + 1), "one progress callback per epoch, in order");
+  assert.deepEqual(
+    epochs,
+    Array.from({ length: EPOCHS }, (_, i) => i + 1),
+    "one progress callback per epoch, in order",
+  );
   const percentages = progress.map((b) => b.progress.percentage);
-  assert.deepEqual(percentages, [...percentages].sort((a, b) => a - b), `progress never goes backwards: ${percentages.join(", ")}`);
-  assert.ok(progress.some((b) => b.progress.phase === "downloading" && b.progress.percentage === 5), "downloading 5%");
-  assert.ok(progress.some((b) => b.progress.phase === "validating" && b.progress.percentage === 95), "validating 95%");
+  assert.deepEqual(
+    percentages,
+    [...percentages].sort((a, b) => a - b),
+    `progress never goes backwards: ${percentages.join(", ")}`,
+  );
+  assert.ok(
+    progress.some((b) => b.progress.phase === "downloading" && b.progress.percentage === 5),
+    "downloading 5%",
+  );
+  assert.ok(
+    progress.some((b) => b.progress.phase === "validating" && b.progress.percentage === 95),
+    "validating 95%",
+  );
   for (const b of progress.filter((p) => p.progress.phase === "training")) {
     assert.equal(b.job_id, request.job_id);
     assert.equal(typeof b.metrics.current?.box_loss, "number", "each epoch reports its box loss");

@@ -1,4 +1,6 @@
-import type { Logger } from "./logger.js";
+import type { z } from "zod";
+import { parseEnv } from "./env.js";
+import { createLogger, type Logger } from "./logger.js";
 
 /**
  * Runs `stop` once on SIGINT/SIGTERM, then exits. A second signal exits at once, so a stuck
@@ -27,4 +29,29 @@ export function exitOnStartupError(log: Logger | undefined, err: unknown): never
   if (log) log.fatal({ err }, "start-up failed");
   else console.error(err instanceof Error ? err.message : err);
   process.exit(1);
+}
+
+/** A started service: whatever it must undo on shutdown. */
+export interface RunningService {
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole life of a service process: parse its env once, make its logger, start it, and stop
+ * it on SIGINT/SIGTERM. A start-up failure is logged readably and exits non-zero.
+ */
+export async function runService<S extends z.ZodType<{ LOG_LEVEL: string }>>(
+  name: string,
+  envSchema: S,
+  start: (env: z.infer<S>, log: Logger) => Promise<RunningService>,
+): Promise<void> {
+  let log: Logger | undefined;
+  try {
+    const env = parseEnv(envSchema);
+    log = createLogger(name, env.LOG_LEVEL);
+    const service = await start(env, log);
+    onShutdown(log, () => service.stop());
+  } catch (err) {
+    exitOnStartupError(log, err);
+  }
 }

@@ -1,4 +1,4 @@
-import type { JobEvent, JobEventOf, JobRecord } from "@trainyard/contracts";
+import { newJobRecord, type JobEvent, type JobEventOf, type JobRecord } from "@trainyard/contracts";
 
 // Test data shared by the unit and integration tests: a job as the gateway inserts it, and one
 // valid event of each type.
@@ -6,19 +6,8 @@ import type { JobEvent, JobEventOf, JobRecord } from "@trainyard/contracts";
 export const AT = "2025-01-20T10:30:15.000Z";
 
 export function queuedJob(jobId: string, createdAt = new Date(AT)): JobRecord {
-  return {
-    _id: jobId,
-    model_name: "poste-detector-v1",
-    status: "queued",
-    phase: null,
-    progress: 0,
-    current_epoch: null,
-    total_epochs: 2,
-    metrics: null,
-    eta_seconds: null,
-    created_at: createdAt,
-    started_at: null,
-    finished_at: null,
+  return newJobRecord({
+    job_id: jobId,
     model_config: {
       name: "poste-detector-v1",
       base_model: "yolov8n.pt",
@@ -28,16 +17,8 @@ export function queuedJob(jobId: string, createdAt = new Date(AT)): JobRecord {
       learning_rate: 0.01,
       optimizer: "AdamW",
     },
-    resources: null,
-    dataset_info: null,
-    agent_id: null,
-    slot: null,
-    history: [],
-    final_metrics: null,
-    model_object: null,
-    error: null,
-    last_event_seq: 0,
-  };
+    now: createdAt,
+  });
 }
 
 export const datasetInfo = {

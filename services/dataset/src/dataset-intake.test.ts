@@ -10,7 +10,7 @@ import { DatasetError } from "./dataset-error.js";
 import { intakeDataset, type IntakeDeps } from "./dataset-intake.js";
 import { trainRequested } from "./testing/train-request.js";
 import { datasetZip, sampleDataset } from "./testing/yolo-fixture.js";
-import { buildZip } from "./testing/zip-builder.js";
+import { buildZip } from "@trainyard/stack";
 import { validateYoloDataset } from "./yolo-layout.js";
 
 const scratch = await mkdtemp(join(tmpdir(), "dataset-intake-"));

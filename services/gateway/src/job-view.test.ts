@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { JobRecord, JobView, type ModelConfig } from "@trainyard/contracts";
-import { initialRecord, toJobView } from "./job-view.js";
+import { JobRecord, JobView, newJobRecord, type ModelConfig } from "@trainyard/contracts";
+import { toJobView } from "./job-view.js";
 
 const JOB_ID = "550e8400-e29b-41d4-a716-446655440000";
 const NOW = new Date("2025-01-20T10:00:00.000Z");
@@ -14,9 +14,9 @@ const MODEL: ModelConfig = {
   learning_rate: 0.01,
 };
 
-describe("initialRecord", () => {
+describe("newJobRecord", () => {
   test("is a valid queued JobRecord with no progress yet", () => {
-    const record = JobRecord.parse(initialRecord({ job_id: JOB_ID, model_config: MODEL, now: NOW }));
+    const record = JobRecord.parse(newJobRecord({ job_id: JOB_ID, model_config: MODEL, now: NOW }));
     assert.equal(record._id, JOB_ID);
     assert.equal(record.status, "queued");
     assert.equal(record.model_name, "poste-detector-v1");
@@ -29,13 +29,13 @@ describe("initialRecord", () => {
 
   test("keeps the requested resources", () => {
     const resources = { device: "cuda:0", workers: 8, max_memory_gb: 16 };
-    assert.deepEqual(initialRecord({ job_id: JOB_ID, model_config: MODEL, resources, now: NOW }).resources, resources);
+    assert.deepEqual(newJobRecord({ job_id: JOB_ID, model_config: MODEL, resources, now: NOW }).resources, resources);
   });
 });
 
 describe("toJobView", () => {
   test("a queued job is the PRD 7.2 view with ISO dates and nulls", () => {
-    const view = toJobView(initialRecord({ job_id: JOB_ID, model_config: MODEL, now: NOW }));
+    const view = toJobView(newJobRecord({ job_id: JOB_ID, model_config: MODEL, now: NOW }));
     assert.deepEqual(JobView.parse(view), view, "expected the view to satisfy the JobView contract unchanged");
     assert.deepEqual(view, {
       job_id: JOB_ID,
@@ -64,7 +64,7 @@ describe("toJobView", () => {
       best: { mAP50: 0.9, "mAP50-95": 0.73, epoch: 42 },
     };
     const record = {
-      ...initialRecord({ job_id: JOB_ID, model_config: MODEL, now: NOW }),
+      ...newJobRecord({ job_id: JOB_ID, model_config: MODEL, now: NOW }),
       status: "training" as const,
       phase: "training" as const,
       progress: 65,

@@ -1,7 +1,6 @@
-import type { TrainAccepted, TrainRequest } from "@trainyard/contracts";
+import { newJobRecord, type TrainAccepted, type TrainRequest } from "@trainyard/contracts";
 import type { Bus } from "./adapters/bus.js";
 import type { JobStore } from "./adapters/job-store.js";
-import { initialRecord } from "./job-view.js";
 import { estimateStartTime } from "./queue-estimate.js";
 
 export type AcceptResult =
@@ -25,7 +24,7 @@ export async function acceptJob(deps: AcceptDeps, request: TrainRequest): Promis
   if (queued >= deps.maxQueuedJobs) return { kind: "queue_full", queued };
   const now = deps.now();
   const created = await deps.store.insert(
-    initialRecord({ job_id: request.job_id, model_config: request.model_config, resources: request.resources, now }),
+    newJobRecord({ job_id: request.job_id, model_config: request.model_config, resources: request.resources, now }),
   );
   if (!created) return { kind: "exists" };
   try {

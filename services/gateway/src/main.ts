@@ -1,21 +1,10 @@
-import {
-  connectNats,
-  createLogger,
-  ensureStreams,
-  exitOnStartupError,
-  onShutdown,
-  parseEnv,
-  type Logger,
-} from "@trainyard/runtime";
+import { connectNats, ensureStreams, runService } from "@trainyard/runtime";
 import { openBus } from "./adapters/bus.js";
 import { connectJobStore } from "./adapters/job-store.js";
 import { createApp } from "./app.js";
 import { Env } from "./env.js";
 
-let log: Logger | undefined;
-try {
-  const env = parseEnv(Env);
-  log = createLogger("gateway", env.LOG_LEVEL);
+await runService("gateway", Env, async (env, log) => {
   const nc = await connectNats(env.NATS_URL, "gateway");
   await ensureStreams(nc);
   const [bus, store] = await Promise.all([openBus(nc), connectJobStore(env.MONGO_URL)]);
@@ -30,15 +19,15 @@ try {
     version: env.TRAINYARD_VERSION,
     now: () => new Date(),
   });
-  const server = app.listen(env.GATEWAY_PORT, env.GATEWAY_HOST, () => {
-    log?.info({ url: `http://${env.GATEWAY_HOST}:${env.GATEWAY_PORT}` }, "gateway listening");
+  const server = await new Promise<ReturnType<typeof app.listen>>((resolve) => {
+    const listening = app.listen(env.GATEWAY_PORT, env.GATEWAY_HOST, () => resolve(listening));
   });
-  const running = log;
-  onShutdown(running, async () => {
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await store.close();
-    await nc.drain();
-  });
-} catch (err) {
-  exitOnStartupError(log, err);
-}
+  log.info({ url: `http://${env.GATEWAY_HOST}:${env.GATEWAY_PORT}` }, "gateway listening");
+  return {
+    async stop() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+      await nc.drain();
+    },
+  };
+});

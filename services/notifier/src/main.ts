@@ -1,12 +1,9 @@
-import { connectNats, createLogger, exitOnStartupError, onShutdown, parseEnv, type Logger } from "@trainyard/runtime";
+import { connectNats, runService } from "@trainyard/runtime";
 import { Env } from "./env.js";
 import { startNotifier } from "./notifier.js";
 import { DEFAULT_RETRY_POLICY } from "./retry-schedule.js";
 
-let log: Logger | undefined;
-try {
-  const env = parseEnv(Env);
-  log = createLogger("notifier", env.LOG_LEVEL);
+await runService("notifier", Env, async (env, log) => {
   const nc = await connectNats(env.NATS_URL, "notifier");
   const notifier = await startNotifier({
     nc,
@@ -19,11 +16,11 @@ try {
     retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: env.CALLBACK_MAX_ATTEMPTS },
     http: { timeoutMs: env.CALLBACK_TIMEOUT_MS, allowPrivate: env.OUTBOUND_ALLOW_PRIVATE },
   });
-  onShutdown(log, async () => {
-    await notifier.stop();
-    await nc.drain();
-  });
   log.info({ nats: env.NATS_URL }, "notifier started");
-} catch (err) {
-  exitOnStartupError(log, err);
-}
+  return {
+    async stop() {
+      await notifier.stop();
+      await nc.drain();
+    },
+  };
+});

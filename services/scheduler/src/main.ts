@@ -3,25 +3,18 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Consumer, DatasetReady, JobEvent, Subject, JOB_EVENTS_STREAM, TRAIN_STREAM } from "@trainyard/contracts";
 import {
   connectNats,
-  createLogger,
   ensureConsumer,
   ensureStreams,
-  exitOnStartupError,
-  onShutdown,
-  parseEnv,
   publishJobEvent,
   publishJson,
+  runService,
   startConsumer,
-  type Logger,
 } from "@trainyard/runtime";
 import { openCluster } from "./adapters/cluster.js";
 import { Env } from "./env.js";
 import { releaseSlot, scheduleJob, type SchedulingDeps } from "./scheduling.js";
 
-let log: Logger | undefined;
-try {
-  const env = parseEnv(Env);
-  log = createLogger("scheduler", env.LOG_LEVEL);
+await runService("scheduler", Env, async (env, log) => {
   const nc = await connectNats(env.NATS_URL, "scheduler");
   const jsm = await ensureStreams(nc);
   const js = jetstream(nc);
@@ -66,10 +59,10 @@ try {
     handle: (event) => releaseSlot(deps, event.job_id),
   });
   log.info("scheduler started");
-  onShutdown(log, async () => {
-    await Promise.all([placing.stop(), releasing.stop()]);
-    await nc.drain();
-  });
-} catch (err) {
-  exitOnStartupError(log, err);
-}
+  return {
+    async stop() {
+      await Promise.all([placing.stop(), releasing.stop()]);
+      await nc.drain();
+    },
+  };
+});

@@ -4,17 +4,13 @@ import { resolve } from "node:path";
 import { Bucket, Consumer, JobAssignment, Subject, TRAIN_STREAM } from "@trainyard/contracts";
 import {
   connectNats,
-  createLogger,
   ensureConsumer,
   ensureStreams,
-  exitOnStartupError,
-  onShutdown,
   openKv,
   openObjectStore,
-  parseEnv,
   publishJobEvent,
+  runService,
   startConsumer,
-  type Logger,
 } from "@trainyard/runtime";
 import { jobFiles } from "./adapters/job-files.js";
 import { startTrainer } from "./adapters/trainer-process.js";
@@ -23,10 +19,8 @@ import { Env } from "./env.js";
 import { startHeartbeat } from "./heartbeat.js";
 import { runAssignment, type RunDeps } from "./training-run.js";
 
-let log: Logger | undefined;
-try {
-  const env = parseEnv(Env);
-  log = createLogger("trainer-agent", env.LOG_LEVEL).child({ agent_id: env.AGENT_ID });
+await runService("trainer-agent", Env, async (env, log) => {
+  log = log.child({ agent_id: env.AGENT_ID });
   const slots = await detectSlots(env.AGENT_DEVICES);
   const nc = await connectNats(env.NATS_URL, `trainer-agent-${env.AGENT_ID}`);
   const jsm = await ensureStreams(nc);
@@ -73,11 +67,11 @@ try {
   );
   await heartbeat.first;
   log.info({ slots }, "trainer-agent ready");
-  onShutdown(log, async () => {
-    await heartbeat.stop();
-    await consumer.stop();
-    await nc.drain();
-  });
-} catch (err) {
-  exitOnStartupError(log, err);
-}
+  return {
+    async stop() {
+      await heartbeat.stop();
+      await consumer.stop();
+      await nc.drain();
+    },
+  };
+});

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { buildZip } from "./zip-builder.js";
+import { buildZip } from "@trainyard/stack";
 
 /** A valid 1×1 PNG: test images must be real image files, however small. */
 export const PNG_1X1 = Buffer.from(
