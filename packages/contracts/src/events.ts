@@ -1,14 +1,10 @@
 import { z } from "zod";
 import { DatasetInfo, FinalMetrics, JobError, ResourceReadings } from "./callbacks.js";
-import { DatasetSource, EpochMetrics, JobMetrics, JobPhase, ModelConfig, ResourceRequest } from "./rest.js";
+import { EpochMetrics, JobMetrics, JobPhase, TrainRequest } from "./rest.js";
 
 /** `train.requested`: the REST request minus the callback target, which lives in a KV bucket. */
-export const TrainRequested = z.object({
-  job_id: z.uuid(),
+export const TrainRequested = TrainRequest.omit({ callback_url: true, callback_secret: true }).extend({
   requested_at: z.iso.datetime(),
-  model_config: ModelConfig,
-  dataset: DatasetSource,
-  resources: ResourceRequest.optional(),
 });
 export type TrainRequested = z.infer<typeof TrainRequested>;
 
