@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { createWriteStream, writeFileSync } from "node:fs";
+import { randomBytes, randomUUID } from "node:crypto";
+import { createWriteStream, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -185,3 +185,39 @@ test("the model URL returns a .pt file that Ultralytics loads", async () => {
   const logs = await fetch(done.artifacts.training_logs ?? "");
   assert.equal(logs.status, 200, "training logs are downloadable");
 });
+
+test("stopping the stack mid-training leaves no process behind", async () => {
+  const long = { ...request, job_id: randomUUID(), model_config: { ...request.model_config, epochs: 200 } };
+  const res = await api("/api/v1/train", { method: "POST", body: JSON.stringify(long) });
+  assert.equal(res.status, 202);
+  await receiver.waitFor(
+    (all) =>
+      all.some(
+        (c) =>
+          c.body.job_id === long.job_id && c.body.type === "training_progress" && c.body.progress.phase === "training",
+      ),
+    TRAINING_TIMEOUT_MS,
+    "the long job's first epoch",
+  );
+  const runDir = join(dir, "stack");
+  assert.ok(processesUnder(runDir).length > 0, "the trainer of the long job runs from the stack's folder");
+  const pids = stack.processes.map((p) => p.child.pid);
+  await stack.stop();
+  for (const pid of pids) {
+    assert.throws(() => process.kill(pid ?? -1, 0), `process ${pid} is gone`);
+  }
+  assert.deepEqual(processesUnder(runDir), [], "no trainer or server outlives the stack");
+});
+
+/** Processes whose command line names `folder` (servers' data dirs, the trainer's job file). */
+function processesUnder(folder: string): string[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(folder);
+      } catch {
+        return false; // exited while we looked
+      }
+    });
+}

@@ -3,7 +3,7 @@ import { parseEnv } from "./env.js";
 import { createLogger, type Logger } from "./logger.js";
 
 /**
- * Runs `stop` once on SIGINT/SIGTERM, then exits. A second signal exits at once, so a stuck
+ * Runs `stop` once on SIGINT/SIGTERM/SIGHUP, then exits. A second signal exits at once, so a stuck
  * shutdown can always be interrupted.
  */
 export function onShutdown(log: Logger, stop: () => Promise<void>): void {
@@ -22,6 +22,7 @@ export function onShutdown(log: Logger, stop: () => Promise<void>): void {
   };
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
+  process.on("SIGHUP", handler);
 }
 
 /** Logs a start-up failure readably and exits non-zero. */

@@ -34,7 +34,8 @@ Press Ctrl-C to stop everything.
 `);
 
 let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
+// SIGHUP too: a closed terminal must not leave the services running
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;

@@ -35,7 +35,10 @@ const stopAll = async () => {
   await stack.stop();
   logFile.end();
 };
-process.on("SIGINT", () => void stopAll().then(() => process.exit(130)));
+// SIGHUP too: a closed terminal must not leave the services running
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(signal, () => void stopAll().then(() => process.exit(130)));
+}
 
 try {
   const started = Date.now();

@@ -38,6 +38,7 @@ await runService("trainer-agent", Env, async (env, log) => {
     openObjectStore(nc, Bucket.datasets),
     openObjectStore(nc, Bucket.artifacts),
   ]);
+  const shutdown = new AbortController();
   const deps: RunDeps = {
     files: jobFiles(datasets, artifacts),
     publish: (event, msgId) => publishJobEvent(js, event, msgId),
@@ -49,6 +50,7 @@ await runService("trainer-agent", Env, async (env, log) => {
     trainerEnv: { ...process.env, YOLO_OFFLINE: "true", PYTHONUNBUFFERED: "1" },
     log,
     now: () => new Date(),
+    shutdown: shutdown.signal,
   };
   const consumer = await startConsumer({
     js,
@@ -70,6 +72,7 @@ await runService("trainer-agent", Env, async (env, log) => {
   return {
     async stop() {
       await heartbeat.stop();
+      shutdown.abort();
       await consumer.stop();
       await nc.drain();
     },

@@ -10,7 +10,7 @@ import type {
   TrainerEvent,
   TrainerJob,
 } from "@trainyard/contracts";
-import { ack, ArchiveError, extractZip, type Delivery, type Logger, type Outcome } from "@trainyard/runtime";
+import { ack, ArchiveError, extractZip, retryLater, type Delivery, type Logger, type Outcome } from "@trainyard/runtime";
 import type { JobFiles } from "./adapters/job-files.js";
 import type { TrainerLaunch, TrainerRun } from "./adapters/trainer-process.js";
 import { BestTracker, epochEvent, PHASE_PERCENT } from "./progress-mapping.js";
@@ -26,6 +26,8 @@ export interface RunDeps {
   trainerEnv: NodeJS.ProcessEnv;
   log: Logger;
   now(): Date;
+  /** Aborted when the agent shuts down: running trainers are stopped and their jobs handed back. */
+  shutdown: AbortSignal;
 }
 
 /** A failure the agent reports as a `failed` job event. */
@@ -39,6 +41,9 @@ class RunFailure extends Error {
     super(message);
   }
 }
+
+/** The agent is stopping: the job is not failed but handed back to JetStream for a new run. */
+class Interrupted extends Error {}
 
 const KEEPALIVE_MS = 15_000;
 
@@ -58,6 +63,10 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
     const trainerJob = await prepare(deps, job, jobDir);
     await train(deps, job, jobDir, trainerJob, startedAt, state, log);
   } catch (err) {
+    if (err instanceof Interrupted || deps.shutdown.aborted) {
+      log.warn("agent shutting down: job handed back for another run");
+      return retryLater(0, "agent shutting down");
+    }
     const failure =
       err instanceof RunFailure
         ? err
@@ -135,7 +144,10 @@ async function train(
   const jobFile = join(jobDir, "job.json");
   const logFile = join(jobDir, "logs.txt");
   await writeFile(jobFile, JSON.stringify(trainerJob, null, 2));
+  if (deps.shutdown.aborted) throw new Interrupted();
   const run = deps.launch({ python: deps.python, jobFile, logFile, cwd: jobDir, env: deps.trainerEnv });
+  const stopTrainer = () => run.kill();
+  deps.shutdown.addEventListener("abort", stopTrainer, { once: true });
   const best = new BestTracker();
   let terminal: Extract<TrainerEvent, { type: "completed" | "failed" }> | null = null;
   try {
@@ -166,6 +178,8 @@ async function train(
     throw err;
   }
   const exit = await run.exited;
+  deps.shutdown.removeEventListener("abort", stopTrainer);
+  if (deps.shutdown.aborted && terminal?.type !== "completed") throw new Interrupted();
   if (terminal?.type === "failed") {
     throw new RunFailure(
       terminal.code,
