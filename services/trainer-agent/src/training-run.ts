@@ -10,7 +10,15 @@ import type {
   TrainerEvent,
   TrainerJob,
 } from "@trainyard/contracts";
-import { ack, ArchiveError, extractZip, retryLater, type Delivery, type Logger, type Outcome } from "@trainyard/runtime";
+import {
+  ack,
+  ArchiveError,
+  extractZip,
+  retryLater,
+  type Delivery,
+  type Logger,
+  type Outcome,
+} from "@trainyard/runtime";
 import type { JobFiles } from "./adapters/job-files.js";
 import type { TrainerLaunch, TrainerRun } from "./adapters/trainer-process.js";
 import { BestTracker, epochEvent, PHASE_PERCENT } from "./progress-mapping.js";
