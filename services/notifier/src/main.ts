@@ -16,7 +16,7 @@ await runService("notifier", Env, async (env, log) => {
     retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: env.CALLBACK_MAX_ATTEMPTS },
     http: { timeoutMs: env.CALLBACK_TIMEOUT_MS, allowPrivate: env.OUTBOUND_ALLOW_PRIVATE },
   });
-  log.info({ nats: env.NATS_URL }, "notifier started");
+  log.info("notifier started");
   return {
     async stop() {
       await notifier.stop();
