@@ -12,7 +12,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { JobView, TrainAccepted, type TrainingCompletedCallback, type TrainRequest } from "@trainyard/contracts";
+import {
+  JobCancelled,
+  JobView,
+  TrainAccepted,
+  type TrainingCompletedCallback,
+  type TrainingFailedCallback,
+  type TrainRequest,
+} from "@trainyard/contracts";
 import {
   exampleTrainRequest,
   makeSyntheticDataset,
@@ -21,6 +28,7 @@ import {
   startCallbackReceiver,
   startStack,
   type CallbackReceiver,
+  type ReceivedCallback,
   type FileServer,
   type Stack,
 } from "@trainyard/stack";
@@ -184,6 +192,70 @@ test("the model URL returns a .pt file that Ultralytics loads", async () => {
   assert.equal(tampered.status, 403, "a forged signature is refused");
   const logs = await fetch(done.artifacts.training_logs ?? "");
   assert.equal(logs.status, 200, "training logs are downloadable");
+});
+
+test("DELETE cancels a queued job at once and a training job for real, keeping its partial metrics", async () => {
+  const slow = (epochs: number) => ({
+    ...request,
+    job_id: randomUUID(),
+    model_config: { ...request.model_config, epochs },
+  });
+  const training = slow(200);
+  const queued = slow(2);
+  const isEpochOf = (jobId: string) => (all: ReceivedCallback[]) =>
+    all.some(
+      (c) => c.body.job_id === jobId && c.body.type === "training_progress" && c.body.progress.phase === "training",
+    );
+  assert.equal((await api("/api/v1/train", { method: "POST", body: JSON.stringify(training) })).status, 202);
+  await receiver.waitFor(isEpochOf(training.job_id), TRAINING_TIMEOUT_MS, "the long job's first epoch");
+  // the only slot is busy, so this one waits in the queue
+  assert.equal((await api("/api/v1/train", { method: "POST", body: JSON.stringify(queued) })).status, 202);
+
+  for (const job of [queued, training]) {
+    const res = await api(`/api/v1/jobs/${job.job_id}`, { method: "DELETE" });
+    assert.equal(res.status, 200, `DELETE of ${job.job_id}`);
+    assert.deepEqual(JobCancelled.parse(await res.json()), {
+      job_id: job.job_id,
+      status: "cancelled",
+      message: "Job cancelled successfully",
+    });
+    const view = JobView.parse(await (await api(`/api/v1/jobs/${job.job_id}`)).json());
+    assert.equal(view.status, "cancelled", "a GET right after the DELETE shows the cancellation");
+  }
+
+  const failedOf = (jobId: string) =>
+    receiver.received.find((c) => c.body.job_id === jobId && c.body.type === "training_failed")?.body as
+      TrainingFailedCallback | undefined;
+  await receiver.waitFor(
+    () => failedOf(queued.job_id) !== undefined && failedOf(training.job_id) !== undefined,
+    60_000,
+    "both CANCELLED callbacks",
+  );
+  const queuedFailure = failedOf(queued.job_id);
+  assert.equal(queuedFailure?.error.code, "CANCELLED");
+  assert.equal(queuedFailure?.partial_metrics, null, "a job that never trained has no metrics");
+  assert.ok(!isEpochOf(queued.job_id)(receiver.received), "the cancelled queued job never trained");
+
+  const trainingFailure = failedOf(training.job_id);
+  assert.equal(trainingFailure?.error.code, "CANCELLED");
+  assert.ok((trainingFailure?.error.epoch ?? 0) >= 1, "the failure names the last finished epoch");
+  assert.equal(typeof trainingFailure?.partial_metrics?.box_loss, "number", "partial metrics are kept");
+  const runDir = join(dir, "stack");
+  const logs = readFileSync(join(runDir, "agent-local-1", training.job_id, "logs.txt"), "utf8");
+  assert.ok(logs.length > 0, "the training log is kept");
+  assert.deepEqual(processesUnder(join(runDir, "agent-local-1", training.job_id)), [], "the trainer was stopped");
+
+  const again = await api(`/api/v1/jobs/${training.job_id}`, { method: "DELETE" });
+  assert.equal(again.status, 200, "cancelling twice answers the same way");
+  assert.equal(JobCancelled.parse(await again.json()).status, "cancelled");
+  const finished = await api(`/api/v1/jobs/${request.job_id}`, { method: "DELETE" });
+  assert.equal(finished.status, 409, "a completed job cannot be cancelled");
+
+  for (const job of [queued, training]) {
+    const callbacks = receiver.received.filter((c) => c.body.job_id === job.job_id);
+    assert.equal(callbacks.at(-1)?.body.type, "training_failed", "nothing follows the terminal callback");
+    assert.equal(callbacks.filter((c) => c.body.type !== "training_progress").length, 1, "one terminal callback");
+  }
 });
 
 test("stopping the stack mid-training leaves no process behind", async () => {

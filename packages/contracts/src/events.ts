@@ -34,11 +34,23 @@ export const JobAssignment = DatasetReady.extend({
 });
 export type JobAssignment = z.infer<typeof JobAssignment>;
 
+/** One GPU's readings at heartbeat time (nvidia-smi); absent on hosts without a GPU. */
+export const GpuReading = z.object({
+  device: z.string(),
+  name: z.string(),
+  utilization_percent: z.number().nullable(),
+  memory_used_bytes: z.number().nullable(),
+  memory_total_bytes: z.number().nullable(),
+  temperature_c: z.number().nullable(),
+});
+export type GpuReading = z.infer<typeof GpuReading>;
+
 /** Heartbeat an agent writes to the agents bucket; the scheduler reads capacity from it. */
 export const AgentHeartbeat = z.object({
   agent_id: z.string(),
   host: z.string(),
   slots: z.array(Slot),
+  gpus: z.array(GpuReading).default([]),
   started_at: z.iso.datetime(),
   seen_at: z.iso.datetime(),
 });
@@ -136,3 +148,10 @@ export const CallbackTarget = z.object({
   secret: z.string().min(1),
 });
 export type CallbackTarget = z.infer<typeof CallbackTarget>;
+
+/** Value of the cancellations bucket. */
+export const CancellationRequest = z.object({
+  job_id: z.uuid(),
+  requested_at: z.iso.datetime(),
+});
+export type CancellationRequest = z.infer<typeof CancellationRequest>;

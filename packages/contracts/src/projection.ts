@@ -35,6 +35,8 @@ export const JobRecord = z.object({
   created_at: z.date(),
   started_at: z.date().nullable(),
   finished_at: z.date().nullable(),
+  /** Training time reported by the agent for a completed job. */
+  duration_seconds: z.number().nullable().default(null),
   model_config: ModelConfig,
   resources: ResourceRequest.nullable(),
   dataset_info: DatasetInfo.nullable(),
@@ -68,6 +70,7 @@ export function newJobRecord(req: {
     created_at: req.now,
     started_at: null,
     finished_at: null,
+    duration_seconds: null,
     model_config: req.model_config,
     resources: req.resources ?? null,
     dataset_info: null,

@@ -22,6 +22,12 @@ export const Subject = {
   terminalJobEvents: ["job.events.*.completed", "job.events.*.failed"],
 } as const;
 
+/**
+ * Message id of a job's one terminal event (`completed` or `failed`, cancellation included):
+ * whichever service publishes first wins, JetStream drops the others.
+ */
+export const terminalEventId = (jobId: string): string => `${jobId}:terminal`;
+
 export const Consumer = {
   dataset: "dataset",
   scheduler: "scheduler",
@@ -35,6 +41,11 @@ export const Consumer = {
 export const Bucket = {
   /** owner: gateway. job id → callback url and secret (read by the notifier). */
   callbackTargets: "callback-targets",
+  /**
+   * owner: gateway. job id → cancellation request. The dataset service, the scheduler and the
+   * agents check it before each step; agents watch it to stop a running trainer.
+   */
+  cancellations: "cancellations",
   /** owner: trainer-agents. agent id → heartbeat; entries expire when an agent stops. */
   agents: "agents",
   /** owner: scheduler. job id → agent and slot holding it. */

@@ -8,3 +8,4 @@ export * from "./download-url.js";
 export * from "./outbound-guard.js";
 export * from "./lifecycle.js";
 export * from "./publish.js";
+export * from "./cancellations.js";

@@ -25,6 +25,10 @@ export function isFinished(status: JobStatus): boolean {
 export function apply(record: JobRecord, event: JobEvent, streamSeq: number): JobChanges | null {
   if (streamSeq <= record.last_event_seq) return null;
   const seq = { last_event_seq: streamSeq };
+  // The gateway marks a cancelled job at once; the agent's CANCELLED failure then adds its details.
+  if (record.status === "cancelled" && event.type === "failed" && record.error === null) {
+    return { ...seq, phase: null, eta_seconds: null, error: event.error, finished_at: new Date(event.at) };
+  }
   // Only the sequence advances: a late progress event must not reopen a finished job.
   if (isFinished(record.status)) return seq;
   const startedAt = (at: string) => (record.started_at ? {} : { started_at: new Date(at) });
@@ -83,6 +87,7 @@ export function apply(record: JobRecord, event: JobEvent, streamSeq: number): Jo
         model_object: event.model.object_name,
         dataset_info: event.dataset_info,
         finished_at: new Date(event.at),
+        duration_seconds: event.duration_seconds,
       };
 
     case "failed":

@@ -21,6 +21,15 @@ export async function projectEvent(
   delivery: Pick<Delivery, "streamSequence">,
 ): Promise<Outcome> {
   const seq = delivery.streamSequence;
+  // The gateway may cancel a job between our read and our write; then read and apply again.
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const outcome = await projectOnce(deps, event, seq);
+    if (outcome !== "conflict") return ack;
+  }
+  throw new Error(`job ${event.job_id} kept changing while event ${seq} was applied`);
+}
+
+async function projectOnce(deps: ProjectorDeps, event: JobEvent, seq: number): Promise<"done" | "conflict"> {
   const record = await deps.store.get(event.job_id);
   if (!record) {
     // The gateway inserts the document before publishing anything; the projection cannot
@@ -29,21 +38,23 @@ export async function projectEvent(
       { job_id: event.job_id, type: event.type, seq },
       "event for a job with no (valid) document; skipped",
     );
-    return ack;
+    return "done";
   }
   const changes = apply(record, event, seq);
   if (!changes) {
     deps.log.debug({ job_id: event.job_id, type: event.type, seq }, "event already applied");
-    return ack;
+    return "done";
   }
-  if (await deps.store.update(event.job_id, changes)) {
+  if (await deps.store.update(event.job_id, changes, record.status)) {
     deps.log.info(
       { job_id: event.job_id, type: event.type, seq, status: changes.status ?? record.status },
       "job projected",
     );
     await deps.hub.jobChanged(withChanges(record, changes));
+    return "done";
   }
-  return ack;
+  const now = await deps.store.get(event.job_id);
+  return now && now.last_event_seq < seq ? "conflict" : "done";
 }
 
 /** Reads JOB_EVENTS in order with the `dashboard-projection` durable until stopped. */

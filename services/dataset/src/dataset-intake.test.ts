@@ -42,6 +42,7 @@ function harness(archive: Buffer | (() => Promise<Buffer>), overrides: Partial<I
     publishDatasetReady: async (r, msgId) => {
       ready.push({ ready: r, msgId });
     },
+    isCancelled: async () => false,
     log: createLogger("dataset-test", "silent"),
     ...overrides,
   };
@@ -125,7 +126,30 @@ describe("intakeDataset", () => {
     const error = failure(h.events);
     assert.equal(error.code, "DATASET_DOWNLOAD_FAILED");
     assert.equal(error.phase, "dataset_download");
-    assert.equal(h.events[0]?.msgId, `${request.job_id}:dataset-failed`);
+    assert.equal(h.events[0]?.msgId, `${request.job_id}:terminal`, "a failure is the job's one terminal event");
+  });
+
+  it("does nothing for a job cancelled before its dataset was fetched", async () => {
+    let downloads = 0;
+    const h = harness(datasetZip(sampleDataset()), {
+      isCancelled: async () => true,
+      download: async () => {
+        downloads++;
+        throw new Error("a cancelled job must not be downloaded");
+      },
+    });
+    const outcome = await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps);
+    assert.deepEqual(outcome, { kind: "ack" });
+    assert.equal(downloads, 0, "no download for a cancelled job");
+    assert.equal(h.events.length + h.ready.length, 0, "nothing published: the gateway told the app already");
+  });
+
+  it("hands nothing to the scheduler when the job is cancelled during the download", async () => {
+    let checks = 0;
+    const h = harness(datasetZip(sampleDataset()), { isCancelled: async () => ++checks > 1 });
+    const outcome = await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps);
+    assert.deepEqual(outcome, { kind: "ack" });
+    assert.equal(h.ready.length, 0, "no train.dataset.ready for a cancelled job");
   });
 
   it("throws, publishing nothing, when the object store is unavailable", async () => {

@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
-import { DatasetReady, type JobEvent, type TrainRequested } from "@trainyard/contracts";
+import { DatasetReady, terminalEventId, type JobEvent, type TrainRequested } from "@trainyard/contracts";
 import { ack, ArchiveError, retryLater, type Delivery, type Logger, type Outcome } from "@trainyard/runtime";
 import { DatasetError } from "./dataset-error.js";
 import type { DownloadedArchive } from "./adapters/download.js";
@@ -19,6 +19,8 @@ export interface IntakeDeps {
   /** Stores the original archive as `objectName`; throws when the store is unavailable. */
   store(objectName: string, zipFile: string, sha256: string): Promise<void>;
   publishJobEvent(event: JobEvent, msgId: string): Promise<void>;
+  /** True once the job was cancelled (the gateway already told the app). */
+  isCancelled(jobId: string): Promise<boolean>;
   publishDatasetReady(ready: DatasetReady, msgId: string): Promise<void>;
   log: Logger;
   now?: () => Date;
@@ -41,6 +43,10 @@ export async function intakeDataset(
 ): Promise<Outcome> {
   const jobId = request.job_id;
   const log = deps.log.child({ job_id: jobId });
+  if (await deps.isCancelled(jobId)) {
+    log.info("job was cancelled before its dataset was fetched");
+    return ack;
+  }
   const now = deps.now ?? (() => new Date());
   await mkdir(deps.workDir, { recursive: true });
   const scratch = await mkdtemp(join(deps.workDir, `${jobId}-`));
@@ -61,6 +67,10 @@ export async function intakeDataset(
     const { root, info } = await deps.validate(extracted, request.dataset.expected_structure);
     const objectName = `${jobId}.zip`;
     await deps.store(objectName, zipFile, archive.sha256);
+    if (await deps.isCancelled(jobId)) {
+      log.info("job was cancelled while its dataset was fetched");
+      return ack;
+    }
     await deps.publishJobEvent(
       {
         type: "phase",
@@ -91,7 +101,7 @@ export async function intakeDataset(
       log.warn({ attempt: delivery.attempt, reason: err.message }, "dataset download failed, will retry");
       return retryLater(Math.min(60_000, 5_000 * 2 ** (delivery.attempt - 1)), err.message);
     }
-    await deps.publishJobEvent(failedEvent(jobId, err, now()), `${jobId}:dataset-failed`);
+    await deps.publishJobEvent(failedEvent(jobId, err, now()), terminalEventId(jobId));
     log.warn({ code: err.code, reason: err.message }, "dataset refused, job failed");
     return ack;
   } finally {

@@ -11,6 +11,7 @@ import {
   publishJson,
   startConsumer,
   type Logger,
+  openCancellations,
 } from "@trainyard/runtime";
 import { downloadArchive } from "./adapters/download.js";
 import { putArchive } from "./adapters/dataset-store.js";
@@ -41,6 +42,7 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
   });
   const js = jetstream(nc);
   const datasets = await openObjectStore(nc, Bucket.datasets);
+  const cancellations = await openCancellations(nc);
   const policy = { allowPrivate: env.OUTBOUND_ALLOW_PRIVATE };
   const dispatcher = guardedAgent(policy);
   const stopping = new AbortController();
@@ -68,6 +70,7 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
         validate: validateYoloDataset,
         store: (name, zipFile, sha256) => putArchive(datasets, name, zipFile, sha256),
         publishJobEvent: (event, msgId) => publishJobEvent(js, event, msgId),
+        isCancelled: (jobId) => cancellations.isCancelled(jobId),
         publishDatasetReady: (ready, msgId) => publishJson(js, Subject.datasetReady, ready, msgId),
         log,
         workingIntervalMs: ACK_WAIT_MS / 4,

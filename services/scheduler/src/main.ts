@@ -6,6 +6,7 @@ import {
   ensureConsumer,
   ensureStreams,
   publishJobEvent,
+  openCancellations,
   publishJson,
   runService,
   startConsumer,
@@ -32,10 +33,12 @@ await runService("scheduler", Env, async (env, log) => {
     filterSubjects: [...Subject.terminalJobEvents],
     ackWaitMs: 30_000,
   });
+  const cancellations = await openCancellations(nc);
   const deps: SchedulingDeps = {
     cluster: await openCluster(nc),
     publishAssignment: (a) => publishJson(js, Subject.assignment(a.agent_id), a, `${a.job_id}:assign:${a.agent_id}`),
     publishEvent: (event, msgId) => publishJobEvent(js, event, msgId),
+    isCancelled: (jobId) => cancellations.isCancelled(jobId),
     log,
     pollMs: env.SCHEDULER_POLL_MS,
     holdMs: env.SCHEDULER_HOLD_MS,

@@ -75,7 +75,7 @@ async function resetCluster(): Promise<void> {
 
 async function putAgent(agentId: string, slots: Slot[]): Promise<void> {
   const now = new Date().toISOString();
-  const beat: AgentHeartbeat = { agent_id: agentId, host: agentId, slots, started_at: now, seen_at: now };
+  const beat: AgentHeartbeat = { agent_id: agentId, host: agentId, slots, gpus: [], started_at: now, seen_at: now };
   await agents.put(agentId, JSON.stringify(beat));
 }
 
@@ -136,6 +136,7 @@ function deps(recorded: Recorded, overrides: Partial<SchedulingDeps> = {}): Sche
       recorded.events.push(event);
       await publishJobEvent(js, event, msgId);
     },
+    isCancelled: async () => false,
     log,
     pollMs: 20,
     holdMs: 60_000,
@@ -237,6 +238,28 @@ describe("scheduleJob and releaseSlot (real NATS)", () => {
     assert.deepEqual(await waiting, { kind: "ack" }, "expected B placed while it was being held");
     assert.ok(Date.now() - started < 10_000, "expected B placed long before holdMs");
     assert.equal(recorded.assignments.at(-1)?.job_id, b.job_id);
+  });
+
+  test("a job cancelled while it waits for a slot leaves the queue with no lease", async () => {
+    await putAgent("gpu-host-1", [H100]);
+    const recorded: Recorded = { assignments: [], events: [] };
+    const blocker = datasetReady();
+    assert.deepEqual(await scheduleJob(deps(recorded), blocker, fakeDelivery()), { kind: "ack" });
+    const waiting = datasetReady();
+    let cancelled = false;
+    const held = scheduleJob(
+      deps(recorded, { isCancelled: async (jobId) => cancelled && jobId === waiting.job_id }),
+      waiting,
+      fakeDelivery(),
+    );
+    cancelled = true;
+    assert.deepEqual(await held, { kind: "ack" }, "expected the cancelled job to be acked, not retried");
+    assert.deepEqual(await leasesOf(waiting.job_id), [], "expected no lease for the cancelled job");
+    assert.equal(
+      recorded.assignments.filter((a) => a.job_id === waiting.job_id).length,
+      0,
+      "expected no assignment for the cancelled job",
+    );
   });
 
   test("two agents: jobs are spread, one per agent", async () => {

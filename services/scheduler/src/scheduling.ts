@@ -7,6 +7,8 @@ export interface SchedulingDeps {
   cluster: Cluster;
   publishAssignment(assignment: JobAssignment): Promise<void>;
   publishEvent(event: JobEvent, msgId: string): Promise<void>;
+  /** True once the job was cancelled: it is dropped from the queue, never placed. */
+  isCancelled(jobId: string): Promise<boolean>;
   log: Logger;
   pollMs: number;
   holdMs: number;
@@ -30,6 +32,10 @@ export async function scheduleJob(deps: SchedulingDeps, job: DatasetReady, deliv
     lease = null;
   }
   while (!lease || !slot) {
+    if (await deps.isCancelled(job.job_id)) {
+      deps.log.info({ job_id: job.job_id }, "cancelled job left the queue");
+      return ack;
+    }
     const choice = pickSlot(await deps.cluster.agents(), await deps.cluster.leases(), job.resources?.device);
     if (choice) {
       const candidate = {

@@ -8,7 +8,7 @@ const gpu = (index: number): Slot => ({ index, device: `cuda:${index}`, name: "N
 const cpu: Slot = { index: 0, device: "cpu", name: "CPU" };
 
 function agent(agentId: string, slots: Slot[]): AgentHeartbeat {
-  return { agent_id: agentId, host: agentId, slots, started_at: AT, seen_at: AT };
+  return { agent_id: agentId, host: agentId, slots, gpus: [], started_at: AT, seen_at: AT };
 }
 
 function leases(...held: Array<[string, number]>): Map<string, SlotLease> {

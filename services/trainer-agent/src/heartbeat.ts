@@ -1,15 +1,28 @@
-import type { AgentHeartbeat } from "@trainyard/contracts";
+import type { AgentHeartbeat, GpuReading } from "@trainyard/contracts";
 import type { KV, Logger } from "@trainyard/runtime";
 
 /**
  * Keeps this agent's entry in the agents bucket fresh. The bucket expires silent entries, so a
  * crashed host stops receiving work without anyone deregistering it.
  */
-export function startHeartbeat(kv: KV, beat: Omit<AgentHeartbeat, "seen_at">, intervalMs: number, log: Logger) {
-  const put = () =>
-    kv
-      .put(beat.agent_id, JSON.stringify({ ...beat, seen_at: new Date().toISOString() } satisfies AgentHeartbeat))
-      .catch((err: unknown) => log.warn({ err }, "heartbeat failed"));
+export function startHeartbeat(
+  kv: KV,
+  beat: Omit<AgentHeartbeat, "seen_at" | "gpus">,
+  readGpus: () => Promise<GpuReading[]>,
+  intervalMs: number,
+  log: Logger,
+) {
+  const put = async () => {
+    try {
+      const gpus = await readGpus();
+      await kv.put(
+        beat.agent_id,
+        JSON.stringify({ ...beat, gpus, seen_at: new Date().toISOString() } satisfies AgentHeartbeat),
+      );
+    } catch (err) {
+      log.warn({ err }, "heartbeat failed");
+    }
+  };
   const timer = setInterval(() => void put(), intervalMs);
   return {
     first: put(),

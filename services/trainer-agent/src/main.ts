@@ -6,6 +6,7 @@ import {
   connectNats,
   ensureConsumer,
   ensureStreams,
+  openCancellations,
   openKv,
   openObjectStore,
   publishJobEvent,
@@ -14,7 +15,7 @@ import {
 } from "@trainyard/runtime";
 import { jobFiles } from "./adapters/job-files.js";
 import { startTrainer } from "./adapters/trainer-process.js";
-import { detectSlots } from "./devices.js";
+import { detectSlots, readGpus } from "./devices.js";
 import { Env } from "./env.js";
 import { startHeartbeat } from "./heartbeat.js";
 import { runAssignment, type RunDeps } from "./training-run.js";
@@ -39,6 +40,10 @@ await runService("trainer-agent", Env, async (env, log) => {
     openObjectStore(nc, Bucket.artifacts),
   ]);
   const shutdown = new AbortController();
+  // running jobs' cancellation switches, flipped by the cancellations bucket watch
+  const cancelSwitches = new Map<string, AbortController>();
+  const cancellations = await openCancellations(nc);
+  const cancelWatch = await cancellations.watch((jobId) => cancelSwitches.get(jobId)?.abort());
   const deps: RunDeps = {
     files: jobFiles(datasets, artifacts),
     publish: (event, msgId) => publishJobEvent(js, event, msgId),
@@ -51,6 +56,12 @@ await runService("trainer-agent", Env, async (env, log) => {
     log,
     now: () => new Date(),
     shutdown: shutdown.signal,
+    async cancellation(jobId) {
+      const cancelSwitch = new AbortController();
+      cancelSwitches.set(jobId, cancelSwitch);
+      if (await cancellations.isCancelled(jobId)) cancelSwitch.abort();
+      return { signal: cancelSwitch.signal, release: () => cancelSwitches.delete(jobId) };
+    },
   };
   const consumer = await startConsumer({
     js,
@@ -64,6 +75,7 @@ await runService("trainer-agent", Env, async (env, log) => {
   const heartbeat = startHeartbeat(
     agents,
     { agent_id: env.AGENT_ID, host: hostname(), slots, started_at: new Date().toISOString() },
+    () => readGpus(slots),
     env.HEARTBEAT_INTERVAL_MS,
     log,
   );
@@ -74,6 +86,7 @@ await runService("trainer-agent", Env, async (env, log) => {
       await heartbeat.stop();
       shutdown.abort();
       await consumer.stop();
+      cancelWatch.stop();
       await nc.drain();
     },
   };

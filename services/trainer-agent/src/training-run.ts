@@ -1,14 +1,12 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import type {
-  ArtifactObjects,
-  EpochMetrics,
-  ErrorCode,
-  JobAssignment,
-  JobEvent,
-  TrainerEvent,
-  TrainerJob,
+import {
+  terminalEventId,
+  type JobAssignment,
+  type JobEvent,
+  type TrainerEvent,
+  type TrainerJob,
 } from "@trainyard/contracts";
 import {
   ack,
@@ -21,6 +19,7 @@ import {
 } from "@trainyard/runtime";
 import type { JobFiles } from "./adapters/job-files.js";
 import type { TrainerLaunch, TrainerRun } from "./adapters/trainer-process.js";
+import { reportCancelled, RunFailure, uploadResults, type RunProgress } from "./job-results.js";
 import { BestTracker, epochEvent, PHASE_PERCENT } from "./progress-mapping.js";
 
 export interface RunDeps {
@@ -36,21 +35,11 @@ export interface RunDeps {
   now(): Date;
   /** Aborted when the agent shuts down: running trainers are stopped and their jobs handed back. */
   shutdown: AbortSignal;
+  /** The job's cancellation: a signal already aborted, or aborted when the app cancels the job. */
+  cancellation(jobId: string): Promise<{ signal: AbortSignal; release(): void }>;
 }
 
-/** A failure the agent reports as a `failed` job event. */
-class RunFailure extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly details: string,
-    readonly phase: "preparing" | "training" | "validating" | "uploading",
-  ) {
-    super(message);
-  }
-}
-
-/** The agent is stopping: the job is not failed but handed back to JetStream for a new run. */
+/** The trainer was stopped: the agent is shutting down, or the job was cancelled. */
 class Interrupted extends Error {}
 
 const KEEPALIVE_MS = 15_000;
@@ -65,12 +54,21 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
   const jobDir = join(deps.workDir, job.job_id);
   const startedAt = deps.now();
   const keepalive = setInterval(() => delivery.working(), KEEPALIVE_MS);
-  const state = { epoch: null as number | null, metrics: null as EpochMetrics | null };
+  const state: RunProgress = { epoch: null, metrics: null };
+  const cancel = await deps.cancellation(job.job_id);
+  const stop = AbortSignal.any([deps.shutdown, cancel.signal]);
   try {
+    if (cancel.signal.aborted) throw new Interrupted();
     await deps.publish(phase(job, "preparing", PHASE_PERCENT.preparing, startedAt), `${job.job_id}:phase:preparing`);
     const trainerJob = await prepare(deps, job, jobDir);
-    await train(deps, job, jobDir, trainerJob, startedAt, state, log);
+    if (stop.aborted) throw new Interrupted();
+    await train(deps, job, jobDir, trainerJob, startedAt, state, log, stop);
   } catch (err) {
+    // a cancelled job is final even when the agent is also shutting down
+    if (cancel.signal.aborted) {
+      await reportCancelled(deps, job, jobDir, state, log);
+      return ack;
+    }
     if (err instanceof Interrupted || deps.shutdown.aborted) {
       log.warn("agent shutting down: job handed back for another run");
       return retryLater(0, "agent shutting down");
@@ -94,9 +92,10 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
         },
         partial_metrics: state.metrics,
       },
-      `${job.job_id}:failed`,
+      terminalEventId(job.job_id),
     );
   } finally {
+    cancel.release();
     clearInterval(keepalive);
     await rm(join(jobDir, "dataset"), { recursive: true, force: true });
     await rm(join(jobDir, "dataset.zip"), { force: true });
@@ -146,16 +145,16 @@ async function train(
   jobDir: string,
   trainerJob: TrainerJob,
   startedAt: Date,
-  state: { epoch: number | null; metrics: EpochMetrics | null },
+  state: RunProgress,
   log: Logger,
+  stop: AbortSignal,
 ): Promise<void> {
   const jobFile = join(jobDir, "job.json");
   const logFile = join(jobDir, "logs.txt");
   await writeFile(jobFile, JSON.stringify(trainerJob, null, 2));
-  if (deps.shutdown.aborted) throw new Interrupted();
   const run = deps.launch({ python: deps.python, jobFile, logFile, cwd: jobDir, env: deps.trainerEnv });
   const stopTrainer = () => run.kill();
-  deps.shutdown.addEventListener("abort", stopTrainer, { once: true });
+  stop.addEventListener("abort", stopTrainer, { once: true });
   const best = new BestTracker();
   let terminal: Extract<TrainerEvent, { type: "completed" | "failed" }> | null = null;
   try {
@@ -186,8 +185,8 @@ async function train(
     throw err;
   }
   const exit = await run.exited;
-  deps.shutdown.removeEventListener("abort", stopTrainer);
-  if (deps.shutdown.aborted && terminal?.type !== "completed") throw new Interrupted();
+  stop.removeEventListener("abort", stopTrainer);
+  if (stop.aborted && terminal?.type !== "completed") throw new Interrupted();
   if (terminal?.type === "failed") {
     throw new RunFailure(
       terminal.code,
@@ -219,41 +218,9 @@ async function train(
       artifacts: uploaded.artifacts,
       dataset_info: job.dataset_info,
     },
-    `${job.job_id}:completed`,
+    terminalEventId(job.job_id),
   );
   log.info({ duration_ms: finishedAt.getTime() - startedAt.getTime() }, "job completed");
-}
-
-async function uploadResults(
-  deps: RunDeps,
-  jobId: string,
-  done: Extract<TrainerEvent, { type: "completed" }>,
-  logFile: string,
-): Promise<{ model: string; modelBytes: number; artifacts: ArtifactObjects }> {
-  const upload = async (file: string | null, name: string): Promise<string | null> => {
-    if (!file) return null;
-    await deps.files.uploadArtifact(`${jobId}/${name}`, file);
-    return `${jobId}/${name}`;
-  };
-  try {
-    const model = `${jobId}/best.pt`;
-    const modelBytes = await deps.files.uploadArtifact(model, done.best_pt);
-    const artifacts: ArtifactObjects = {
-      confusion_matrix: await upload(done.artifacts.confusion_matrix, "confusion_matrix.png"),
-      pr_curve: await upload(done.artifacts.pr_curve, "pr_curve.png"),
-      f1_curve: await upload(done.artifacts.f1_curve, "f1_curve.png"),
-      results_csv: await upload(done.artifacts.results_csv, "results.csv"),
-      training_logs: await upload(logFile, "logs.txt"),
-    };
-    return { model, modelBytes, artifacts };
-  } catch (err) {
-    throw new RunFailure(
-      "UNKNOWN_ERROR",
-      "could not store the trained model",
-      String((err as Error).message),
-      "uploading",
-    );
-  }
 }
 
 function phase(job: JobAssignment, name: "preparing" | "validating", percentage: number, at: Date): JobEvent {

@@ -15,9 +15,10 @@ export interface JobStore {
   countByStatus(): Promise<StatusCounts>;
   /**
    * Writes `changes` unless the document already holds `changes.last_event_seq` or a later one,
-   * which makes a redelivered event a no-op even across restarts. True when it wrote.
+   * which makes a redelivered event a no-op even across restarts, or its status is no longer
+   * `expectedStatus` (the gateway cancelled it meanwhile). True when it wrote.
    */
-  update(jobId: string, changes: JobChanges): Promise<boolean>;
+  update(jobId: string, changes: JobChanges, expectedStatus: JobStatus): Promise<boolean>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -57,9 +58,9 @@ export async function connectJobStore(url: string, log: Logger): Promise<JobStor
       }
       return counts;
     },
-    async update(jobId, changes) {
+    async update(jobId, changes, expectedStatus) {
       const result = await jobs.updateOne(
-        { _id: jobId, last_event_seq: { $lt: changes.last_event_seq } },
+        { _id: jobId, status: expectedStatus, last_event_seq: { $lt: changes.last_event_seq } },
         { $set: changes },
       );
       return result.matchedCount === 1;
