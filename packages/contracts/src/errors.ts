@@ -16,6 +16,7 @@ export type ErrorCode = z.infer<typeof ErrorCode>;
 /** Codes of REST error bodies; the HTTP status carries the PRD meaning (PRD 7, 13). */
 export const ApiErrorCode = z.enum([
   "INVALID_PAYLOAD",
+  "INVALID_PARAMETER",
   "UNAUTHORIZED",
   "JOB_EXISTS",
   "JOB_NOT_FOUND",
@@ -23,6 +24,10 @@ export const ApiErrorCode = z.enum([
   "QUEUE_FULL",
   "RATE_LIMITED",
   "NOT_FOUND",
+  "METHOD_NOT_ALLOWED",
+  "PAYLOAD_TOO_LARGE",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "SERVICE_UNAVAILABLE",
   "INTERNAL_ERROR",
 ]);
 export type ApiErrorCode = z.infer<typeof ApiErrorCode>;

@@ -8,13 +8,26 @@ export const TrainRequested = TrainRequest.omit({ callback_url: true, callback_s
 });
 export type TrainRequested = z.infer<typeof TrainRequested>;
 
+/** Image folders of each split, relative to the dataset root, as validated (`/`-separated). */
+export const DatasetSplits = z.object({
+  train: z.array(z.string()).min(1),
+  val: z.array(z.string()).min(1),
+  test: z.array(z.string()).optional(),
+});
+export type DatasetSplits = z.infer<typeof DatasetSplits>;
+
 /** `train.dataset.ready`: the archive passed validation and sits in the datasets object store. */
 export const DatasetReady = TrainRequested.extend({
+  /** Object in the datasets store, named by content digest (`sha256/<hex>.zip`). */
   dataset_object: z.string(),
   /** Folder inside the archive that holds data.yaml, "" for the archive root. */
   dataset_root: z.string(),
   dataset_sha256: z.string().regex(/^[0-9a-f]{64}$/),
   dataset_info: DatasetInfo,
+  /** The validated split folders; agents write data.yaml's train/val/test from them. */
+  dataset_splits: DatasetSplits.optional(),
+  /** Problems accepted by the lenient validation mode (files Ultralytics will skip). */
+  dataset_warnings: z.array(z.string()).optional(),
 });
 export type DatasetReady = z.infer<typeof DatasetReady>;
 
@@ -89,6 +102,12 @@ export const JobPhaseEvent = z.object({
   percentage: z.number().min(0).max(100),
   total_epochs: z.int(),
   dataset_info: DatasetInfo.optional(),
+  /** `downloading` only: archive bytes received so far. */
+  bytes_downloaded: z.int().min(0).optional(),
+  /** `downloading` only: the archive's size when the server declared it. */
+  bytes_total: z.int().min(0).nullable().optional(),
+  /** Problems accepted by the lenient validation mode, sent with `dataset_info`. */
+  dataset_warnings: z.array(z.string()).optional(),
 });
 
 export const JobEpochEvent = z.object({

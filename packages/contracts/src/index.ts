@@ -5,3 +5,4 @@ export * from "./events.js";
 export * from "./subjects.js";
 export * from "./trainer-protocol.js";
 export * from "./projection.js";
+export * from "./openapi.js";

@@ -66,9 +66,13 @@ export const ResourceRequest = z.object({
 });
 export type ResourceRequest = z.infer<typeof ResourceRequest>;
 
+/** A job's id: a UUID the app chooses (PRD 4.1); also the `{job_id}` of the job routes. */
+export const JobId = z.uuid();
+export type JobId = z.infer<typeof JobId>;
+
 /** `POST /api/v1/train` body (PRD 4.1). Unknown fields are dropped, not rejected. */
 export const TrainRequest = z.object({
-  job_id: z.uuid(),
+  job_id: JobId,
   callback_url: httpUrl,
   callback_secret: z.string().min(1).max(512),
   model_config: ModelConfig,
@@ -124,3 +128,71 @@ export const JobView = z.object({
   eta_seconds: z.number().nullable(),
 });
 export type JobView = z.infer<typeof JobView>;
+
+/** `DELETE /api/v1/jobs/{id}` answer (PRD 7.3); the same body however often a job is cancelled. */
+export const JobCancelled = z.object({
+  job_id: z.uuid(),
+  status: z.literal("cancelled"),
+  message: z.string(),
+});
+export type JobCancelled = z.infer<typeof JobCancelled>;
+
+/**
+ * `GET /api/v1/jobs` query (PRD 7.4). Query strings carry text: the gateway turns a plain
+ * decimal (`"50"`) into a number before parsing, anything else fails as the wrong type.
+ */
+export const JobListQuery = z.object({
+  status: JobStatus.optional(),
+  limit: z.int().min(1).max(100).default(50),
+  offset: z.int().min(0).max(1_000_000).default(0),
+});
+export type JobListQuery = z.infer<typeof JobListQuery>;
+
+/** One job of a `GET /api/v1/jobs` page (PRD 7.4). */
+export const JobSummary = z.object({
+  job_id: z.uuid(),
+  model_name: z.string(),
+  status: JobStatus,
+  progress: z.number().min(0).max(100),
+  created_at: z.iso.datetime(),
+});
+export type JobSummary = z.infer<typeof JobSummary>;
+
+/** `GET /api/v1/jobs` answer (PRD 7.4): every matching job counted, one page of them newest first. */
+export const JobList = z.object({
+  total: z.int().min(0),
+  jobs: z.array(JobSummary),
+});
+export type JobList = z.infer<typeof JobList>;
+
+/** One dependency as `GET /health` found it; `error` is a short safe reason, never a URL. */
+export const DependencyCheck = z.object({
+  status: z.enum(["up", "down"]),
+  latency_ms: z.number().min(0).nullable(),
+  error: z.string().optional(),
+});
+export type DependencyCheck = z.infer<typeof DependencyCheck>;
+
+/** The trainer-agents whose heartbeats are live; `down` when there is none. */
+export const AgentsCheck = z.object({
+  status: z.enum(["up", "down"]),
+  live_agents: z.int().min(0),
+  slots: z.int().min(0),
+});
+export type AgentsCheck = z.infer<typeof AgentsCheck>;
+
+/**
+ * `GET /health` answer (PRD 7.5), plus the checks behind it. `healthy`: NATS, MongoDB and at
+ * least one agent are up; `degraded` (still 200): no live agent, so jobs wait; `unhealthy`
+ * (503): NATS or MongoDB is down. A count that could not be read is null.
+ */
+export const Health = z.object({
+  status: z.enum(["healthy", "degraded", "unhealthy"]),
+  timestamp: z.iso.datetime(),
+  version: z.string(),
+  gpu_available: z.boolean(),
+  active_jobs: z.int().min(0).nullable(),
+  queue_size: z.int().min(0).nullable(),
+  checks: z.object({ nats: DependencyCheck, mongodb: DependencyCheck, agents: AgentsCheck }),
+});
+export type Health = z.infer<typeof Health>;

@@ -1,36 +1,44 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { bearerMatches } from "./auth.js";
+import { bearerVerifier } from "./auth.js";
 
-const SECRET = "api-secret-0123456789";
+const CURRENT = "api-secret-0123456789";
+const NEXT = "next-api-secret-abcdefgh";
 
-describe("bearerMatches", () => {
-  test("accepts exactly `Bearer <secret>`", () => {
-    assert.equal(bearerMatches(`Bearer ${SECRET}`, SECRET), true, "expected the right token to match");
+describe("bearerVerifier", () => {
+  const verify = bearerVerifier([CURRENT, NEXT]);
+
+  test("accepts `Bearer <token>` for every configured token, as during a rotation", () => {
+    assert.equal(verify(`Bearer ${CURRENT}`), true, "expected the current token to match");
+    assert.equal(verify(`Bearer ${NEXT}`), true, "expected the next token to match as well");
   });
 
   for (const [what, header] of [
     ["no header", undefined],
     ["an empty header", ""],
     ["a wrong token", "Bearer wrong-secret-0123456789"],
-    ["a prefix of the token", `Bearer ${SECRET.slice(0, -1)}`],
-    ["the token with a suffix", `Bearer ${SECRET}x`],
-    ["the bare token without the scheme", SECRET],
-    ["another scheme", `Basic ${SECRET}`],
+    ["a prefix of a token", `Bearer ${CURRENT.slice(0, -1)}`],
+    ["a token with a suffix", `Bearer ${CURRENT}x`],
+    ["both tokens joined", `Bearer ${CURRENT}${NEXT}`],
+    ["the bare token without the scheme", CURRENT],
+    ["another scheme", `Basic ${CURRENT}`],
     ["an empty bearer token", "Bearer "],
   ] as const) {
     test(`refuses ${what}`, () => {
-      assert.equal(bearerMatches(header, SECRET), false, `expected ${JSON.stringify(header)} to be refused`);
+      assert.equal(verify(header), false, `expected ${JSON.stringify(header)} to be refused`);
     });
   }
 
   test("takes the scheme in any case and more than one space, as RFC 6750 allows", () => {
-    for (const header of [`bearer ${SECRET}`, `BEARER ${SECRET}`, `Bearer  ${SECRET}`]) {
-      assert.equal(bearerMatches(header, SECRET), true, `expected ${JSON.stringify(header)} to match`);
+    for (const header of [`bearer ${CURRENT}`, `BEARER ${NEXT}`, `Bearer  ${CURRENT}`]) {
+      assert.equal(verify(header), true, `expected ${JSON.stringify(header)} to match`);
     }
   });
 
-  test("an empty configured secret never matches a missing header", () => {
-    assert.equal(bearerMatches(undefined, ""), false, "expected no header to be refused even for an empty secret");
+  test("no configured token accepts nothing, not even an empty header", () => {
+    const none = bearerVerifier([]);
+    assert.equal(none(undefined), false, "expected a missing header to be refused");
+    assert.equal(none("Bearer "), false, "expected an empty token to be refused");
+    assert.equal(bearerVerifier([""])(undefined), false, "expected an empty configured token never to match");
   });
 });

@@ -1,15 +1,21 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 
+const digest = (value: string) => createHash("sha256").update(value).digest();
+
 /**
- * True when the Authorization header carries `Bearer <secret>`. Both sides are hashed first so
- * the comparison is constant-time whatever the lengths (PRD 13.1).
+ * A check of `Authorization: Bearer <token>` against every configured token (PRD 13.1); more
+ * than one may be valid at once, for rotation. Tokens are compared as SHA-256 digests with
+ * `timingSafeEqual`, every one of them on every call, so neither a token's length nor which
+ * token matched shows in the timing. Only the digests are kept.
  */
-export function bearerMatches(header: string | undefined, secret: string): boolean {
-  // the scheme name is case-insensitive (RFC 6750 via RFC 7235)
-  const match = /^bearer +(.+)$/i.exec(header ?? "");
-  const given = createHash("sha256")
-    .update(match?.[1] ?? "")
-    .digest();
-  const wanted = createHash("sha256").update(secret).digest();
-  return timingSafeEqual(given, wanted) && match !== null;
+export function bearerVerifier(tokens: readonly string[]): (header: string | undefined) => boolean {
+  const wanted = tokens.map(digest);
+  return (header) => {
+    // the scheme name is case-insensitive (RFC 6750 via RFC 7235)
+    const match = /^bearer +(.+)$/i.exec(header ?? "");
+    const given = digest(match?.[1] ?? "");
+    let matched = false;
+    for (const token of wanted) matched = timingSafeEqual(given, token) || matched;
+    return matched && match !== null;
+  };
 }

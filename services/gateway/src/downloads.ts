@@ -1,7 +1,8 @@
 import { Readable } from "node:stream";
 import { Router } from "express";
-import type { Logger, ObjectStore } from "@trainyard/runtime";
+import type { Logger } from "@trainyard/runtime";
 import { verifyDownloadPath } from "@trainyard/runtime";
+import type { Bus } from "./adapters/bus.js";
 import { sendError } from "./http-errors.js";
 
 const JOB_ID = "[0-9a-fA-F-]{36}";
@@ -11,7 +12,7 @@ const ARTIFACT_FILE = /^[A-Za-z0-9_.-]{1,64}$/;
  * Model and artifact downloads. They are reached through URLs the notifier signed
  * (`expires` + `signature`), so an app can fetch them without the API secret until they expire.
  */
-export function downloadRouter(artifacts: ObjectStore, secret: string, log: Logger): Router {
+export function downloadRouter(artifacts: Pick<Bus, "getArtifact">, secret: string, log: Logger): Router {
   const router = Router();
   router.get(new RegExp(`^/models/(${JOB_ID})\\.pt$`), async (req, res) => {
     const jobId = String(req.params[0]);
@@ -37,7 +38,7 @@ export function downloadRouter(artifacts: ObjectStore, secret: string, log: Logg
     if (!verifyDownloadPath(secret, path, expires, signature)) {
       return sendError(res, 403, "UNAUTHORIZED", "Download link is invalid or has expired");
     }
-    const object = await artifacts.get(objectName);
+    const object = await artifacts.getArtifact(objectName);
     if (!object) return sendError(res, 404, "NOT_FOUND", "Not found");
     res.setHeader(
       "Content-Type",

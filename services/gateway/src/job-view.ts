@@ -1,4 +1,5 @@
-import type { JobRecord, JobView } from "@trainyard/contracts";
+import type { JobRecord, JobSummary, JobView } from "@trainyard/contracts";
+import type { JobSummaryRecord } from "./adapters/job-store.js";
 
 /** The PRD 7.2 view of a projected job. */
 export function toJobView(record: JobRecord): JobView {
@@ -12,5 +13,16 @@ export function toJobView(record: JobRecord): JobView {
     created_at: record.created_at.toISOString(),
     started_at: record.started_at?.toISOString() ?? null,
     eta_seconds: record.eta_seconds,
+  };
+}
+
+/** The PRD 7.4 list entry of a projected job. */
+export function toJobSummary(record: JobSummaryRecord): JobSummary {
+  return {
+    job_id: record._id,
+    model_name: record.model_name,
+    status: record.status,
+    progress: record.progress,
+    created_at: record.created_at.toISOString(),
   };
 }

@@ -7,22 +7,36 @@ import { Env } from "./env.js";
 await runService("gateway", Env, async (env, log) => {
   const nc = await connectNats(env.NATS_URL, "gateway");
   await ensureStreams(nc);
-  const [bus, store] = await Promise.all([openBus(nc), connectJobStore(env.MONGO_URL)]);
+  const timeouts = { timeoutMs: env.DEPENDENCY_TIMEOUT_MS };
+  const [bus, store] = await Promise.all([openBus(nc, timeouts), connectJobStore(env.MONGO_URL, timeouts)]);
   const app = createApp({
     store,
     bus,
     log,
-    apiSecret: env.API_SECRET,
+    apiTokens: env.apiTokens,
     downloadSecret: env.DOWNLOAD_URL_SECRET,
     maxQueuedJobs: env.MAX_QUEUED_JOBS,
     typicalJobSeconds: env.ESTIMATED_JOB_SECONDS,
     version: env.TRAINYARD_VERSION,
+    maxBodyBytes: env.MAX_BODY_BYTES,
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    trustProxy: env.TRUST_PROXY,
+    corsOrigins: env.CORS_ORIGINS,
+    healthTimeoutMs: env.HEALTH_TIMEOUT_MS,
     now: () => new Date(),
   });
   const server = await new Promise<ReturnType<typeof app.listen>>((resolve) => {
     const listening = app.listen(env.GATEWAY_PORT, env.GATEWAY_HOST, () => resolve(listening));
   });
-  log.info({ url: `http://${env.GATEWAY_HOST}:${env.GATEWAY_PORT}` }, "gateway listening");
+  log.info(
+    {
+      url: `http://${env.GATEWAY_HOST}:${env.GATEWAY_PORT}`,
+      tokens: env.apiTokens.length,
+      rate_limit_per_minute: env.RATE_LIMIT_PER_MINUTE,
+      cors_origins: env.CORS_ORIGINS,
+    },
+    "gateway listening",
+  );
   return {
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));

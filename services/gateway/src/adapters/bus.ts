@@ -5,52 +5,83 @@ import {
   Bucket,
   Subject,
   type CallbackTarget,
+  type CancellationRequest,
   type JobEvent,
   type TrainRequested,
 } from "@trainyard/contracts";
 import { openKv, openObjectStore, publishJobEvent, publishJson, type ObjectStore } from "@trainyard/runtime";
+import { callDependency } from "./dependency.js";
 
-/** Everything the gateway does on NATS. */
+/** A stored artifact, ready to stream. */
+export type Artifact = NonNullable<Awaited<ReturnType<ObjectStore["get"]>>>;
+
+/**
+ * Everything the gateway does on NATS. Every call fails with a DependencyError when NATS fails
+ * or is slower than the configured timeout.
+ */
 export interface Bus {
   saveCallbackTarget(jobId: string, target: CallbackTarget): Promise<void>;
   deleteCallbackTarget(jobId: string): Promise<void>;
   publishTrainRequested(event: TrainRequested): Promise<void>;
   publishJobEvent(event: JobEvent, msgId: string): Promise<void>;
-  /** Training slots of the agents alive now, and whether any is a GPU. */
-  capacity(): Promise<{ slots: number; gpu: boolean }>;
+  requestCancellation(request: CancellationRequest): Promise<void>;
+  /** Heartbeats in the agents bucket; the bucket expires silent agents, so these are the live ones. */
+  liveAgents(): Promise<AgentHeartbeat[]>;
+  /** One round trip to the NATS server. */
+  ping(): Promise<void>;
+  /** An object of the artifacts store, or null when there is none by that name. */
+  getArtifact(name: string): Promise<Artifact | null>;
   artifacts: ObjectStore;
 }
 
-export async function openBus(nc: NatsConnection): Promise<Bus> {
-  const js = jetstream(nc);
+export async function openBus(nc: NatsConnection, opts: { timeoutMs: number }): Promise<Bus> {
+  const js = jetstream(nc, { timeout: opts.timeoutMs });
   const targets = await openKv(nc, Bucket.callbackTargets);
   const agents = await openKv(nc, Bucket.agents);
   const artifacts = await openObjectStore(nc, Bucket.artifacts);
+  const cancellations = await openKv(nc, Bucket.cancellations);
+  const call = <T>(work: () => Promise<T>) => callDependency("nats", opts.timeoutMs, work);
   return {
-    async saveCallbackTarget(jobId, target) {
-      await targets.put(jobId, JSON.stringify(target));
-    },
-    async deleteCallbackTarget(jobId) {
-      await targets.delete(jobId);
-    },
-    async publishTrainRequested(event) {
-      // the job id as Nats-Msg-Id: a retried POST cannot enqueue the same job twice
-      await publishJson(js, Subject.trainRequested, event, event.job_id);
-    },
-    publishJobEvent: (event, msgId) => publishJobEvent(js, event, msgId),
-    async capacity() {
-      let slots = 0;
-      let gpu = false;
-      for await (const key of await agents.keys()) {
-        const entry = await agents.get(key);
-        if (!entry || entry.operation !== "PUT") continue;
-        const beat = AgentHeartbeat.safeParse(entry.json());
-        if (!beat.success) continue;
-        slots += beat.data.slots.length;
-        gpu ||= beat.data.slots.some((s) => s.device.startsWith("cuda"));
-      }
-      return { slots, gpu };
-    },
+    saveCallbackTarget: (jobId, target) =>
+      call(async () => {
+        await targets.put(jobId, JSON.stringify(target));
+      }),
+    deleteCallbackTarget: (jobId) =>
+      call(async () => {
+        await targets.delete(jobId);
+      }),
+    // the job id as Nats-Msg-Id: a retried POST cannot enqueue the same job twice
+    publishTrainRequested: (event) => call(() => publishJson(js, Subject.trainRequested, event, event.job_id)),
+    publishJobEvent: (event, msgId) => call(() => publishJobEvent(js, event, msgId)),
+    requestCancellation: (request) =>
+      call(async () => {
+        await cancellations.put(request.job_id, JSON.stringify(request));
+      }),
+    liveAgents: () =>
+      call(async () => {
+        const live: AgentHeartbeat[] = [];
+        for await (const key of await agents.keys()) {
+          const entry = await agents.get(key);
+          if (!entry || entry.operation !== "PUT") continue;
+          const beat = AgentHeartbeat.safeParse(parseJson(entry.string()));
+          if (beat.success) live.push(beat.data);
+        }
+        return live.sort((a, b) => a.agent_id.localeCompare(b.agent_id));
+      }),
+    ping: () =>
+      call(async () => {
+        await nc.rtt();
+      }),
+    getArtifact: (name) => call(() => artifacts.get(name)),
     artifacts,
   };
+}
+
+/** A value that is not JSON reads as undefined, so one broken heartbeat cannot fail the others. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,0 +1,73 @@
+import { terminalEventId, type FailurePhase, type JobCancelled, type JobRecord } from "@trainyard/contracts";
+import type { Bus } from "./adapters/bus.js";
+import type { JobStore } from "./adapters/job-store.js";
+
+export type CancelResult =
+  | { kind: "cancelled"; body: JobCancelled }
+  | { kind: "not_found" }
+  | { kind: "finished"; status: "completed" | "failed" };
+
+export interface CancelDeps {
+  store: JobStore;
+  bus: Pick<Bus, "requestCancellation" | "publishJobEvent">;
+  now(): Date;
+}
+
+/**
+ * Cancels a job from any state (PRD 7.3, 17.4). The request goes to the cancellations bucket
+ * first, so the dataset service, the scheduler and the agents see it before their next step
+ * (an agent watching it stops its trainer at once); then the job document turns `cancelled`,
+ * so a GET right after answers so. A job no agent has started gets its terminal CANCELLED
+ * event here; a started one gets it from its agent, with partial metrics. Both use the one
+ * terminal message id, so only the first reaches the app. Cancelling twice answers the same.
+ */
+export async function cancelJob(deps: CancelDeps, jobId: string): Promise<CancelResult> {
+  const record = await deps.store.get(jobId);
+  if (!record) return { kind: "not_found" };
+  const body: JobCancelled = { job_id: jobId, status: "cancelled", message: "Job cancelled successfully" };
+  if (record.status === "completed" || record.status === "failed") return { kind: "finished", status: record.status };
+  if (record.status === "cancelled") return { kind: "cancelled", body };
+
+  const at = deps.now();
+  await deps.bus.requestCancellation({ job_id: jobId, requested_at: at.toISOString() });
+  if (!(await deps.store.markCancelled(jobId, at))) {
+    // it finished (or was cancelled) between our read and our write
+    const now = await deps.store.get(jobId);
+    if (now?.status === "completed" || now?.status === "failed") return { kind: "finished", status: now.status };
+    return { kind: "cancelled", body };
+  }
+  if (record.status !== "training") {
+    await deps.bus.publishJobEvent(
+      {
+        type: "failed",
+        job_id: jobId,
+        at: at.toISOString(),
+        error: {
+          code: "CANCELLED",
+          message: "Training job cancelled by the user",
+          details: `The job was cancelled while ${record.phase ?? record.status}; no training had started.`,
+          phase: failurePhaseOf(record),
+          epoch: null,
+        },
+        partial_metrics: null,
+      },
+      terminalEventId(jobId),
+    );
+  }
+  return { kind: "cancelled", body };
+}
+
+function failurePhaseOf(record: JobRecord): FailurePhase {
+  switch (record.phase) {
+    case "downloading":
+      return "dataset_download";
+    case "preparing":
+      return "preparing";
+    case "training":
+      return "training";
+    case "validating":
+      return "validating";
+    case null:
+      return "cancelled";
+  }
+}
