@@ -6,3 +6,4 @@ export * from "./subjects.js";
 export * from "./trainer-protocol.js";
 export * from "./projection.js";
 export * from "./openapi.js";
+export * from "./deliveries.js";

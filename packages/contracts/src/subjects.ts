@@ -16,6 +16,8 @@ export const Subject = {
   /** scheduler → one trainer-agent. */
   assignment: (agentId: string) => `train.assign.${agentId}`,
   assignmentWildcard: "train.assign.*",
+  /** gateway → notifier: send a logged callback again (operator action). */
+  redeliverCallback: "train.callbacks.redeliver",
   /** any service → notifier, dashboard, scheduler. */
   jobEvent: (jobId: string, type: string) => `job.events.${jobId}.${type}`,
   jobEventWildcard: "job.events.>",
@@ -34,6 +36,7 @@ export const Consumer = {
   schedulerReleases: "scheduler-releases",
   agent: (agentId: string) => `agent-${agentId}`,
   notifier: "notifier",
+  notifierRedeliveries: "notifier-redeliveries",
   dashboard: "dashboard-projection",
 } as const;
 

@@ -18,7 +18,7 @@ const DAY_NS = nanos(24 * 60 * 60 * 1000);
 const STREAMS: Array<Partial<StreamConfig> & { name: string; subjects: string[] }> = [
   {
     name: TRAIN_STREAM,
-    subjects: [Subject.trainRequested, Subject.datasetReady, Subject.assignmentWildcard],
+    subjects: [Subject.trainRequested, Subject.datasetReady, Subject.assignmentWildcard, Subject.redeliverCallback],
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
