@@ -44,6 +44,10 @@ export const JobAssignment = DatasetReady.extend({
   agent_id: z.string(),
   slot: Slot,
   assigned_at: z.iso.datetime(),
+  /** 1 for the first run; a job re-queued after its agent was lost runs again with attempt + 1. */
+  attempt: z.int().min(1).default(1),
+  /** Checkpoint (artifacts object name of a last.pt) to resume from, after a lost agent. */
+  resume_from: z.string().nullable().default(null),
 });
 export type JobAssignment = z.infer<typeof JobAssignment>;
 
@@ -64,6 +68,8 @@ export const AgentHeartbeat = z.object({
   host: z.string(),
   slots: z.array(Slot),
   gpus: z.array(GpuReading).default([]),
+  /** A draining agent finishes its jobs and takes no new one. */
+  draining: z.boolean().default(false),
   started_at: z.iso.datetime(),
   seen_at: z.iso.datetime(),
 });
@@ -174,3 +180,29 @@ export const CancellationRequest = z.object({
   requested_at: z.iso.datetime(),
 });
 export type CancellationRequest = z.infer<typeof CancellationRequest>;
+
+/**
+ * Value of the queue bucket (owner: scheduler): a dataset-ready job, waiting for a slot or
+ * running on one, until its terminal event. Waiting jobs are placed in priority order, then
+ * by `seq` (arrival); a job whose agent is lost goes back to waiting with its old `seq`.
+ */
+export const QueueEntry = z.object({
+  job: DatasetReady,
+  priority: z.enum(["low", "normal", "high"]),
+  seq: z.int().min(0),
+  enqueued_at: z.iso.datetime(),
+  attempt: z.int().min(1),
+  resume_from: z.string().nullable(),
+  /** Null while the job waits; the slot it runs on once placed (until its terminal event). */
+  placement: z
+    .object({ agent_id: z.string(), slot: Slot, assigned_at: z.iso.datetime() })
+    .nullable(),
+});
+export type QueueEntry = z.infer<typeof QueueEntry>;
+
+/** Value of the scheduler-leader bucket: the one scheduler replica that places jobs. */
+export const SchedulerLeader = z.object({
+  replica_id: z.string(),
+  since: z.iso.datetime(),
+});
+export type SchedulerLeader = z.infer<typeof SchedulerLeader>;

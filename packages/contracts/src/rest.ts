@@ -70,6 +70,9 @@ export type ResourceRequest = z.infer<typeof ResourceRequest>;
 export const JobId = z.uuid();
 export type JobId = z.infer<typeof JobId>;
 
+export const JobPriority = z.enum(["low", "normal", "high"]);
+export type JobPriority = z.infer<typeof JobPriority>;
+
 /** `POST /api/v1/train` body (PRD 4.1). Unknown fields are dropped, not rejected. */
 export const TrainRequest = z.object({
   job_id: JobId,
@@ -78,6 +81,8 @@ export const TrainRequest = z.object({
   model_config: ModelConfig,
   dataset: DatasetSource,
   resources: ResourceRequest.optional(),
+  /** Trainyard extension: queue priority; jobs of equal priority run in arrival order. */
+  priority: JobPriority.optional(),
 });
 export type TrainRequest = z.infer<typeof TrainRequest>;
 

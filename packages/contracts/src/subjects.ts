@@ -51,8 +51,12 @@ export const Bucket = {
   cancellations: "cancellations",
   /** owner: trainer-agents. agent id → heartbeat; entries expire when an agent stops. */
   agents: "agents",
-  /** owner: scheduler. job id → agent and slot holding it. */
+  /** owner: scheduler. `<agent_id>.<slot_index>` → the job holding that slot (a lease). */
   assignments: "assignments",
+  /** owner: scheduler. job id → QueueEntry of a job waiting for a slot. */
+  queue: "queue",
+  /** owner: scheduler replicas. `leader` → the replica allowed to place jobs; expires unless renewed. */
+  schedulerLeader: "scheduler-leader",
   /** owner: dataset. `<job_id>.zip`: the validated archive, fetched by the agent. */
   datasets: "datasets",
   /** owner: trainer-agents. `<job_id>/<file>`: best.pt, plots, results.csv, logs. */

@@ -7,10 +7,17 @@ export type { KV, ObjectStore };
 
 /** Agents re-put their heartbeat well within this; a silent agent's entry expires. */
 export const AGENT_HEARTBEAT_TTL_MS = 30_000;
+/** The scheduler leader renews its entry well within this; a dead leader's entry expires. */
+export const SCHEDULER_LEADER_TTL_MS = 10_000;
 
 /** Opens (creating when missing) a KV bucket with the settings its owner needs. */
 export async function openKv(nc: NatsConnection, name: (typeof Bucket)[keyof typeof Bucket]): Promise<KV> {
-  const ttl = name === Bucket.agents ? AGENT_HEARTBEAT_TTL_MS : undefined;
+  const ttl =
+    name === Bucket.agents
+      ? AGENT_HEARTBEAT_TTL_MS
+      : name === Bucket.schedulerLeader
+        ? SCHEDULER_LEADER_TTL_MS
+        : undefined;
   return new Kvm(nc).create(name, { history: 1, ...(ttl ? { ttl } : {}) });
 }
 

@@ -1,31 +1,41 @@
 import { jetstream } from "@nats-io/jetstream";
-import { setTimeout as sleep } from "node:timers/promises";
-import { Consumer, DatasetReady, JobEvent, Subject, JOB_EVENTS_STREAM, TRAIN_STREAM } from "@trainyard/contracts";
+import {
+  Bucket,
+  Consumer,
+  DatasetReady,
+  JobEvent,
+  Subject,
+  JOB_EVENTS_STREAM,
+  TRAIN_STREAM,
+} from "@trainyard/contracts";
 import {
   connectNats,
   ensureConsumer,
   ensureStreams,
-  publishJobEvent,
   openCancellations,
+  openJobQueue,
+  openKv,
+  openObjectStore,
+  publishJobEvent,
   publishJson,
   runService,
   startConsumer,
 } from "@trainyard/runtime";
 import { openCluster } from "./adapters/cluster.js";
 import { Env } from "./env.js";
-import { releaseSlot, scheduleJob, type SchedulingDeps } from "./scheduling.js";
+import { startLeadership } from "./leadership.js";
+import { enqueueJob, finishJob, scheduleRound, type SchedulingDeps } from "./scheduling.js";
 
 await runService("scheduler", Env, async (env, log) => {
-  const nc = await connectNats(env.NATS_URL, "scheduler");
+  const nc = await connectNats(env.NATS_URL, `scheduler-${env.SCHEDULER_REPLICA_ID}`);
   const jsm = await ensureStreams(nc);
   const js = jetstream(nc);
-  // One job in flight: the oldest waiting job is always the next one placed.
+  // Every replica ingests into the queue bucket (idempotent); only the leader places.
   await ensureConsumer(jsm, {
     stream: TRAIN_STREAM,
     name: Consumer.scheduler,
     filterSubjects: [Subject.datasetReady],
     ackWaitMs: 30_000,
-    maxAckPending: 1,
   });
   await ensureConsumer(jsm, {
     stream: JOB_EVENTS_STREAM,
@@ -33,38 +43,74 @@ await runService("scheduler", Env, async (env, log) => {
     filterSubjects: [...Subject.terminalJobEvents],
     ackWaitMs: 30_000,
   });
-  const cancellations = await openCancellations(nc);
+  const [queue, cluster, cancellations, artifacts, leaderKv] = await Promise.all([
+    openJobQueue(nc),
+    openCluster(nc),
+    openCancellations(nc),
+    openObjectStore(nc, Bucket.artifacts),
+    openKv(nc, Bucket.schedulerLeader),
+  ]);
+  const leadership = startLeadership(leaderKv, env.SCHEDULER_REPLICA_ID, env.SCHEDULER_LEADER_RENEW_MS, log);
   const deps: SchedulingDeps = {
-    cluster: await openCluster(nc),
-    publishAssignment: (a) => publishJson(js, Subject.assignment(a.agent_id), a, `${a.job_id}:assign:${a.agent_id}`),
-    publishEvent: (event, msgId) => publishJobEvent(js, event, msgId),
+    queue,
+    cluster,
+    leadership,
     isCancelled: (jobId) => cancellations.isCancelled(jobId),
+    async checkpointOf(jobId) {
+      const name = `${jobId}/last.pt`;
+      return (await artifacts.info(name)) ? name : null;
+    },
+    publishAssignment: (a) => publishJson(js, Subject.assignment(a.agent_id), a, `${a.job_id}:assign:${a.attempt}`),
+    publishEvent: (event, msgId) => publishJobEvent(js, event, msgId),
+    maxAttempts: env.SCHEDULER_MAX_ATTEMPTS,
     log,
-    pollMs: env.SCHEDULER_POLL_MS,
-    holdMs: env.SCHEDULER_HOLD_MS,
     now: () => new Date(),
-    sleep: (ms) => sleep(ms),
   };
-  const placing = await startConsumer({
+
+  // Rounds never overlap; an arrival or a freed slot asks for one at once.
+  let round: Promise<unknown> = Promise.resolve();
+  let again = false;
+  const runRound = () => {
+    if (again) return;
+    again = true;
+    round = round.then(async () => {
+      again = false;
+      await scheduleRound(deps).catch((err: unknown) => log.error({ err }, "scheduling round failed"));
+    });
+  };
+  const timer = setInterval(runRound, env.SCHEDULER_POLL_MS);
+
+  const intake = await startConsumer({
     js,
     stream: TRAIN_STREAM,
     consumer: Consumer.scheduler,
     schema: DatasetReady,
     log,
-    handle: (job, delivery) => scheduleJob(deps, job, delivery),
+    handle: async (job, delivery) => {
+      const outcome = await enqueueJob(deps, job, delivery.streamSequence);
+      runRound();
+      return outcome;
+    },
   });
-  const releasing = await startConsumer({
+  const releases = await startConsumer({
     js,
     stream: JOB_EVENTS_STREAM,
     consumer: Consumer.schedulerReleases,
     schema: JobEvent,
     log,
-    handle: (event) => releaseSlot(deps, event.job_id),
+    handle: async (event) => {
+      const outcome = await finishJob(deps, event.job_id);
+      runRound();
+      return outcome;
+    },
   });
-  log.info("scheduler started");
+  log.info({ replica_id: env.SCHEDULER_REPLICA_ID }, "scheduler started");
   return {
     async stop() {
-      await Promise.all([placing.stop(), releasing.stop()]);
+      clearInterval(timer);
+      await Promise.all([intake.stop(), releases.stop()]);
+      await round;
+      await leadership.stop();
       await nc.drain();
     },
   };

@@ -1,77 +1,178 @@
-import type { DatasetReady, JobAssignment, JobEvent } from "@trainyard/contracts";
-import { ack, retryLater, type Delivery, type Logger, type Outcome } from "@trainyard/runtime";
+import {
+  terminalEventId,
+  type DatasetReady,
+  type JobAssignment,
+  type JobEvent,
+  type QueueEntry,
+  type SlotLease,
+} from "@trainyard/contracts";
+import { ack, type JobQueue, type Logger, type Outcome, type StoredEntry } from "@trainyard/runtime";
 import type { Cluster } from "./adapters/cluster.js";
-import { pickSlot } from "./slot-picker.js";
+import type { Leadership } from "./leadership.js";
+import { pickSlot, slotKey } from "./slot-picker.js";
 
 export interface SchedulingDeps {
+  queue: JobQueue;
   cluster: Cluster;
+  leadership: Pick<Leadership, "isLeader" | "confirm">;
+  /** True once the job was cancelled: it leaves the queue, never placed. */
+  isCancelled(jobId: string): Promise<boolean>;
+  /** The artifacts object of the job's latest checkpoint (last.pt), if an agent uploaded one. */
+  checkpointOf(jobId: string): Promise<string | null>;
   publishAssignment(assignment: JobAssignment): Promise<void>;
   publishEvent(event: JobEvent, msgId: string): Promise<void>;
-  /** True once the job was cancelled: it is dropped from the queue, never placed. */
-  isCancelled(jobId: string): Promise<boolean>;
+  maxAttempts: number;
   log: Logger;
-  pollMs: number;
-  holdMs: number;
   now(): Date;
-  sleep(ms: number): Promise<void>;
+}
+
+/** `train.dataset.ready` → the queue. The stream sequence is the arrival order. */
+export async function enqueueJob(
+  deps: Pick<SchedulingDeps, "queue" | "log" | "now">,
+  job: DatasetReady,
+  arrival: number,
+): Promise<Outcome> {
+  const entry: QueueEntry = {
+    job,
+    priority: job.priority ?? "normal",
+    seq: arrival,
+    enqueued_at: deps.now().toISOString(),
+    attempt: 1,
+    resume_from: null,
+    placement: null,
+  };
+  if (await deps.queue.enqueue(entry)) deps.log.info({ job_id: job.job_id, priority: entry.priority }, "job queued");
+  return ack;
+}
+
+/** A job reached its terminal event: it leaves the queue and frees its slot. */
+export async function finishJob(
+  deps: Pick<SchedulingDeps, "queue" | "cluster" | "log">,
+  jobId: string,
+): Promise<Outcome> {
+  await deps.queue.remove(jobId);
+  if (await deps.cluster.release(jobId)) deps.log.info({ job_id: jobId }, "slot released");
+  return ack;
+}
+
+export interface RoundResult {
+  placed: string[];
+  requeued: string[];
 }
 
 /**
- * Gives a dataset-ready job to a free slot. While no slot is free it holds the message
- * (the consumer has one in flight, so later jobs wait behind it: first in, first out) and
- * hands it back after `holdMs` so JetStream keeps owning the queue.
+ * One scheduling round, run by the leader only: jobs whose agent is gone go back to waiting
+ * (to resume from their last checkpoint), then waiting jobs are placed in queue order on free
+ * slots. Every change is a compare-and-set (slot leases by create, queue entries by revision),
+ * so even two replicas that both believe they lead can never place a job twice or fill a
+ * slot twice.
  */
-export async function scheduleJob(deps: SchedulingDeps, job: DatasetReady, delivery: Delivery): Promise<Outcome> {
-  const existing = await deps.cluster.leaseOf(job.job_id);
-  const deadline = deps.now().getTime() + deps.holdMs;
-  let lease = existing;
-  let slot = existing ? await slotOf(deps.cluster, existing.agent_id, existing.slot_index) : null;
-  if (existing && !slot) {
-    // its agent is gone: drop the stale lease before placing the job elsewhere
-    await deps.cluster.release(job.job_id);
-    lease = null;
-  }
-  while (!lease || !slot) {
-    if (await deps.isCancelled(job.job_id)) {
-      deps.log.info({ job_id: job.job_id }, "cancelled job left the queue");
-      return ack;
+export async function scheduleRound(deps: SchedulingDeps): Promise<RoundResult> {
+  const result: RoundResult = { placed: [], requeued: [] };
+  if (!deps.leadership.isLeader()) return result;
+  const agents = await deps.cluster.agents();
+  const alive = new Set(agents.map((a) => a.agent_id));
+  const leases = await deps.cluster.leases();
+  for (const stored of await deps.queue.list()) {
+    const { entry } = stored;
+    if (entry.placement) {
+      if (!alive.has(entry.placement.agent_id) && (await requeueLost(deps, stored)))
+        result.requeued.push(entry.job.job_id);
+      continue;
     }
-    const choice = pickSlot(await deps.cluster.agents(), await deps.cluster.leases(), job.resources?.device);
-    if (choice) {
-      const candidate = {
-        job_id: job.job_id,
-        agent_id: choice.agentId,
-        slot_index: choice.slot.index,
-        assigned_at: deps.now().toISOString(),
-      };
-      if (await deps.cluster.claim(candidate)) {
-        lease = candidate;
-        slot = choice.slot;
-        break;
-      }
-      continue; // another scheduler won that slot: look again at once
+    if (await deps.isCancelled(entry.job.job_id)) {
+      await deps.queue.remove(entry.job.job_id, stored.revision);
+      deps.log.info({ job_id: entry.job.job_id }, "cancelled job left the queue");
+      continue;
     }
-    if (deps.now().getTime() > deadline) return retryLater(0, "no free slot");
-    delivery.working();
-    await deps.sleep(deps.pollMs);
+    const choice = pickSlot(agents, leases, {
+      device: entry.job.resources?.device,
+      memoryGb: entry.job.resources?.max_memory_gb,
+    });
+    if (!choice) continue;
+    if (!(await deps.leadership.confirm())) return result;
+    const lease: SlotLease = {
+      job_id: entry.job.job_id,
+      agent_id: choice.agentId,
+      slot_index: choice.slot.index,
+      assigned_at: deps.now().toISOString(),
+    };
+    if (!(await deps.cluster.claim(lease))) continue;
+    const placed: QueueEntry = {
+      ...entry,
+      placement: { agent_id: lease.agent_id, slot: choice.slot, assigned_at: lease.assigned_at },
+    };
+    if (!(await deps.queue.update(placed, stored.revision))) {
+      await deps.cluster.releaseSlot(lease.agent_id, lease.slot_index);
+      continue;
+    }
+    leases.set(slotKey(lease.agent_id, lease.slot_index), lease);
+    await announce(deps, placed);
+    result.placed.push(entry.job.job_id);
   }
-  const assignment: JobAssignment = { ...job, agent_id: lease.agent_id, slot, assigned_at: lease.assigned_at };
-  await deps.publishAssignment(assignment);
+  return result;
+}
+
+async function announce(deps: SchedulingDeps, entry: QueueEntry): Promise<void> {
+  const placement = entry.placement;
+  if (!placement) return;
+  const jobId = entry.job.job_id;
+  await deps.publishAssignment({
+    ...entry.job,
+    agent_id: placement.agent_id,
+    slot: placement.slot,
+    assigned_at: placement.assigned_at,
+    attempt: entry.attempt,
+    resume_from: entry.resume_from,
+  });
   await deps.publishEvent(
-    { type: "assigned", job_id: job.job_id, at: lease.assigned_at, agent_id: lease.agent_id, slot },
-    `${job.job_id}:assigned:${lease.agent_id}:${slot.index}`,
+    { type: "assigned", job_id: jobId, at: placement.assigned_at, agent_id: placement.agent_id, slot: placement.slot },
+    `${jobId}:assigned:${entry.attempt}`,
   );
-  deps.log.info({ job_id: job.job_id, agent_id: lease.agent_id, slot: slot.index }, "job assigned");
-  return ack;
+  deps.log.info(
+    { job_id: jobId, agent_id: placement.agent_id, slot: placement.slot.index, attempt: entry.attempt },
+    "job assigned",
+  );
 }
 
-async function slotOf(cluster: Cluster, agentId: string, index: number) {
-  const agent = (await cluster.agents()).find((a) => a.agent_id === agentId);
-  return agent?.slots.find((s) => s.index === index) ?? null;
-}
-
-/** Frees the slot of a job that reached a terminal event. */
-export async function releaseSlot(deps: Pick<SchedulingDeps, "cluster" | "log">, jobId: string): Promise<Outcome> {
-  if (await deps.cluster.release(jobId)) deps.log.info({ job_id: jobId }, "slot released");
-  return ack;
+/** A placed job whose agent stopped heartbeating: back to waiting, or failed after too many runs. */
+async function requeueLost(deps: SchedulingDeps, stored: StoredEntry): Promise<boolean> {
+  const { entry } = stored;
+  const jobId = entry.job.job_id;
+  const lostAgent = entry.placement?.agent_id;
+  if (entry.attempt >= deps.maxAttempts) {
+    if (!(await deps.queue.remove(jobId, stored.revision))) return false;
+    await deps.cluster.release(jobId);
+    await deps.publishEvent(
+      {
+        type: "failed",
+        job_id: jobId,
+        at: deps.now().toISOString(),
+        error: {
+          code: "UNKNOWN_ERROR",
+          message: "Training host lost",
+          details: `The job's training host stopped responding ${entry.attempt} times; the job was given up.`,
+          phase: "training",
+          epoch: null,
+        },
+        partial_metrics: null,
+      },
+      terminalEventId(jobId),
+    );
+    deps.log.error({ job_id: jobId, agent_id: lostAgent, attempt: entry.attempt }, "agent lost too often: job failed");
+    return false;
+  }
+  const waiting: QueueEntry = {
+    ...entry,
+    attempt: entry.attempt + 1,
+    resume_from: (await deps.checkpointOf(jobId)) ?? entry.resume_from,
+    placement: null,
+  };
+  if (!(await deps.queue.update(waiting, stored.revision))) return false;
+  await deps.cluster.release(jobId);
+  deps.log.warn(
+    { job_id: jobId, agent_id: lostAgent, attempt: waiting.attempt, resume_from: waiting.resume_from },
+    "agent lost: job back in the queue",
+  );
+  return true;
 }

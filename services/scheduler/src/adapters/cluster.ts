@@ -9,10 +9,10 @@ export interface Cluster {
   leases(): Promise<Map<string, SlotLease>>;
   /** Atomically claims a slot; false when someone holds it already. */
   claim(lease: SlotLease): Promise<boolean>;
-  /** The lease held by a job, if any (a redelivered job keeps its slot). */
-  leaseOf(jobId: string): Promise<SlotLease | null>;
   /** Deletes every lease of the job; true when there was one. */
   release(jobId: string): Promise<boolean>;
+  /** Frees one slot (a claim that lost its race for the queue entry). */
+  releaseSlot(agentId: string, slotIndex: number): Promise<void>;
 }
 
 export async function openCluster(nc: NatsConnection): Promise<Cluster> {
@@ -45,9 +45,8 @@ export async function openCluster(nc: NatsConnection): Promise<Cluster> {
         throw err;
       }
     },
-    async leaseOf(jobId) {
-      for (const lease of (await readLeases()).values()) if (lease.job_id === jobId) return lease;
-      return null;
+    async releaseSlot(agentId, slotIndex) {
+      await leases.delete(slotKey(agentId, slotIndex));
     },
     async release(jobId) {
       let released = false;
