@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { z } from "zod";
-import { CommonEnv } from "@trainyard/runtime";
+import { CommonEnv, envBool } from "@trainyard/runtime";
 
 export const Env = CommonEnv.extend({
   /** Unique, stable name of this agent; NATS subject and KV key safe. Defaults to the host name. */
@@ -24,6 +24,8 @@ export const Env = CommonEnv.extend({
   TRAINER_WEIGHTS_DIR: z.string().optional(),
   /** Data-loader workers when the request does not say; 0 loads in the training process. */
   TRAINER_DEFAULT_WORKERS: z.coerce.number().int().min(0).default(2),
+  /** Start drained: register, but take no job (also set at run time by SIGUSR2). */
+  AGENT_DRAIN: envBool(false),
   /** How often this agent renews its heartbeat (its KV entry expires after 30 s). */
   HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(500).max(20_000).default(5000),
 });

@@ -7,8 +7,9 @@ import type { KV, Logger } from "@trainyard/runtime";
  */
 export function startHeartbeat(
   kv: KV,
-  beat: Omit<AgentHeartbeat, "seen_at" | "gpus">,
+  beat: Omit<AgentHeartbeat, "seen_at" | "gpus" | "draining">,
   readGpus: () => Promise<GpuReading[]>,
+  isDraining: () => boolean,
   intervalMs: number,
   log: Logger,
 ) {
@@ -17,7 +18,7 @@ export function startHeartbeat(
       const gpus = await readGpus();
       await kv.put(
         beat.agent_id,
-        JSON.stringify({ ...beat, gpus, seen_at: new Date().toISOString() } satisfies AgentHeartbeat),
+        JSON.stringify({ ...beat, gpus, draining: isDraining(), seen_at: new Date().toISOString() } satisfies AgentHeartbeat),
       );
     } catch (err) {
       log.warn({ err }, "heartbeat failed");
@@ -26,6 +27,8 @@ export function startHeartbeat(
   const timer = setInterval(() => void put(), intervalMs);
   return {
     first: put(),
+    /** Announces a change (draining) now rather than at the next beat. */
+    beatNow: put,
     async stop() {
       clearInterval(timer);
       await kv.delete(beat.agent_id).catch(() => undefined);

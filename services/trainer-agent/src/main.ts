@@ -40,6 +40,7 @@ await runService("trainer-agent", Env, async (env, log) => {
     openObjectStore(nc, Bucket.artifacts),
   ]);
   const shutdown = new AbortController();
+  let draining = env.AGENT_DRAIN;
   // running jobs' cancellation switches, flipped by the cancellations bucket watch
   const cancelSwitches = new Map<string, AbortController>();
   const cancellations = await openCancellations(nc);
@@ -76,10 +77,17 @@ await runService("trainer-agent", Env, async (env, log) => {
     agents,
     { agent_id: env.AGENT_ID, host: hostname(), slots, started_at: new Date().toISOString() },
     () => readGpus(slots),
+    () => draining,
     env.HEARTBEAT_INTERVAL_MS,
     log,
   );
   await heartbeat.first;
+  // SIGUSR2 drains this agent: it finishes its jobs and the scheduler gives it no new one
+  process.on("SIGUSR2", () => {
+    draining = true;
+    log.info("draining: finishing current jobs, accepting none");
+    void heartbeat.beatNow();
+  });
   log.info({ slots }, "trainer-agent ready");
   return {
     async stop() {

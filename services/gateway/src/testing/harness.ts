@@ -238,6 +238,7 @@ export async function putAgent(
     host: beat.agent_id,
     slots: [{ index: 0, device: "cuda:0", name: "NVIDIA H100" }],
     gpus: [],
+    draining: false,
     started_at: now,
     seen_at: now,
     ...beat,
