@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trainyard_trainer.errors import FailureCode, TrainerFailure
-from trainyard_trainer.failure_classification import classify_failure
+from trainyard_trainer.failure_classification import classify_failure, is_out_of_memory
 
 
 def _raised(error: BaseException, cause: BaseException | None = None) -> BaseException:
@@ -22,6 +22,12 @@ def test_out_of_memory_is_insufficient_memory() -> None:
     cuda_oom = _raised(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
     assert classify_failure(cuda_oom, 2).code is FailureCode.INSUFFICIENT_MEMORY
     assert classify_failure(_raised(MemoryError()), None).code is FailureCode.INSUFFICIENT_MEMORY
+    cpu_oom = _raised(
+        RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes")
+    )
+    assert is_out_of_memory(cpu_oom)
+    assert is_out_of_memory(_raised(ValueError("while loading"), cause=cpu_oom)), "found in the cause chain"
+    assert not is_out_of_memory(_raised(ValueError("memory address 0x1 is fine")))
 
 
 def test_ultralytics_dataset_errors_are_dataset_invalid() -> None:

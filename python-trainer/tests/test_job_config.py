@@ -26,6 +26,8 @@ def valid_job(**overrides: Any) -> dict[str, Any]:
         "augmentation": {"fliplr": 0.5, "mosaic": 1, "mixup": None, "degrees": 10.0},
         "device": "cuda:0",
         "workers": 0,
+        "max_memory_gb": 16,
+        "resume_from": None,
     }
     job.update(overrides)
     return job
@@ -41,8 +43,18 @@ def test_parses_a_valid_job() -> None:
 
 
 def test_optional_fields_may_be_null() -> None:
-    job = parse_job_config(valid_job(weights_dir=None, optimizer=None, augmentation=None, device="cpu"))
-    assert (job.weights_dir, job.optimizer, job.augmentation) == (None, None, {})
+    job = parse_job_config(
+        valid_job(weights_dir=None, optimizer=None, augmentation=None, device="cpu", max_memory_gb=None)
+    )
+    assert (job.weights_dir, job.optimizer, job.augmentation, job.max_memory_gb) == (None, None, {}, None)
+
+
+def test_memory_cap_and_resume_point() -> None:
+    job = parse_job_config(valid_job(max_memory_gb=7.5, resume_from="/runs/x/checkpoints/last.pt"))
+    assert (job.max_memory_gb, job.resume_from) == (7.5, Path("/runs/x/checkpoints/last.pt"))
+    older_agent = valid_job()
+    del older_agent["max_memory_gb"], older_agent["resume_from"]
+    assert parse_job_config(older_agent).resume_from is None
 
 
 def test_unknown_top_level_keys_are_ignored() -> None:
@@ -70,6 +82,9 @@ def test_unknown_top_level_keys_are_ignored() -> None:
         ({"augmentation": {"fliplr": "high"}}, "'augmentation.fliplr'"),
         ({"device": "gpu0"}, "'device'"),
         ({"workers": -1}, "'workers'"),
+        ({"max_memory_gb": 0}, "'max_memory_gb'"),
+        ({"max_memory_gb": "16GB"}, "'max_memory_gb'"),
+        ({"resume_from": "last.pt"}, "'resume_from'"),
     ],
 )
 def test_rejects_bad_fields_naming_them(overrides: dict[str, Any], field: str) -> None:

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from trainyard_trainer.metrics_mapping import (
+    FITNESS_KEY,
     EpochHistory,
     epoch_metrics,
     final_metrics,
@@ -65,18 +66,41 @@ def test_best_epoch_is_the_latest_with_the_best_fitness() -> None:
     assert EpochHistory().best_epoch() is None
 
 
-def test_eta_is_remaining_epochs_times_mean_epoch_time() -> None:
+def test_eta_is_remaining_epochs_times_mean_measured_epoch_time() -> None:
     history = EpochHistory()
+    assert history.eta_seconds(0, total_epochs=5) is None  # nothing measured yet
     history.record(1, {}, 0.0, seconds=2.0)
     history.record(2, {}, 0.0, seconds=4.0)
-    assert history.eta_seconds(2, total_epochs=5) == 9.0
+    history.record(3, {}, 0.0, seconds=None)  # an unmeasured epoch does not skew the mean
+    assert history.eta_seconds(3, total_epochs=5) == 6.0
     assert history.eta_seconds(5, total_epochs=5) == 0.0
+
+
+def test_best_so_far_reports_best_pt_epoch_and_its_maps() -> None:
+    history = EpochHistory()
+    assert history.best() is None
+    history.record(1, {"mAP50": 0.5, "mAP50-95": 0.2}, 0.2, 1.0)
+    history.record(2, {"mAP50": 0.6, "mAP50-95": 0.1}, 0.1, 1.0)
+    assert history.best() == {"mAP50": 0.5, "mAP50-95": 0.2, "epoch": 1}
+
+
+def test_seed_takes_a_resumed_checkpoints_results_rows() -> None:
+    """Rows as Ultralytics keeps them in last.pt (`train_results`), fitness being mAP50-95 in 8.4."""
+    history = EpochHistory()
+    history.seed(
+        [{"epoch": 1, **LOSSES, **VALIDATION}, {"epoch": 2, **LOSSES, **VALIDATION, FITNESS_KEY: 0.01}]
+    )
+    assert history.last_epoch() == 2
+    assert history.metrics[1] == epoch_metrics(LOSSES, VALIDATION)
+    assert history.best_epoch() == 1
+    assert history.seconds == []  # durations of another process say nothing about this host
 
 
 def test_final_metrics_pair_final_validation_with_best_epoch_losses() -> None:
     history = EpochHistory()
     history.record(1, {"box_loss": 4.0, "cls_loss": 3.0, "dfl_loss": 2.0}, 0.2, 1.0)
     history.record(2, {"box_loss": 3.0, "cls_loss": 2.0, "dfl_loss": 1.0}, 0.1, 1.0)
+    assert final_metrics(None, EpochHistory(), total_epochs=3)["best_epoch"] == 3  # never null
     final = final_metrics(VALIDATION, history, total_epochs=2)
     assert final == {
         "precision": 0.5,

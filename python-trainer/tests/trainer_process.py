@@ -1,18 +1,40 @@
-"""Runs the real trainer as the agent does: a child process writing events to an inherited pipe."""
+"""Runs the real trainer as the agent does: a child process writing events to an inherited pipe.
+
+Every event read here is validated against the generated protocol schema (TrainerEvent), so each integration
+test also checks the protocol.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-NETWORK_GUARD_DIR = Path(__file__).parent / "network_guard"
+import jsonschema
+
+SUBPROCESS_SITE = Path(__file__).parent / "subprocess_site"
+SCHEMA_FILE = Path(__file__).parents[1] / "src" / "trainyard_trainer" / "protocol.schema.json"
 TRAINER_TIMEOUT_S = 600
+
+_SCHEMAS = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+EVENT_VALIDATOR = jsonschema.Draft202012Validator(_SCHEMAS["TrainerEvent"])
+JOB_VALIDATOR = jsonschema.Draft202012Validator(_SCHEMAS["TrainerJob"])
+
+
+def parse_event(line: str) -> dict[str, Any]:
+    """One event line, checked against the protocol schema; a violation fails the test with its reason."""
+    event: dict[str, Any] = json.loads(line)
+    errors = sorted(EVENT_VALIDATOR.iter_errors(event), key=lambda e: list(e.absolute_path))
+    assert not errors, f"event breaks protocol.schema.json: {line}\n" + "\n".join(e.message for e in errors)
+    return event
 
 
 @dataclass
@@ -24,28 +46,55 @@ class TrainerRun:
     home: Path  # the child's $HOME, which the trainer must leave untouched
     network_attempts: list[dict[str, Any]]  # refused by the guard; the "installed" markers are kept apart
     guard_installed: bool
+    seconds_after_signal: float | None = None
 
     def types(self) -> list[str]:
         return [event["type"] for event in self.events]
 
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [event for event in self.events if event["type"] == kind]
 
-def isolated_env(work: Path) -> tuple[dict[str, str], Path, Path]:
-    """Environment with an empty $HOME and the network guard; returns it, the home and the guard log."""
+    def artifacts(self) -> dict[str, dict[str, Any]]:
+        """The last artifact event of each name."""
+        return {event["name"]: event for event in self.of_type("artifact")}
+
+
+@dataclass
+class Isolation:
+    env: dict[str, str]
+    home: Path
+    guard_log: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def network_attempts(self) -> tuple[list[dict[str, Any]], bool]:
+        lines = self.guard_log.read_text().splitlines() if self.guard_log.exists() else []
+        guard = [json.loads(line) for line in lines]
+        return [g for g in guard if g["kind"] != "installed"], any(g["kind"] == "installed" for g in guard)
+
+
+def isolated_env(work: Path, fault: str | None = None) -> Isolation:
+    """Environment with an empty $HOME, the network guard and optionally an injected fault."""
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
     guard_log = work / "network-guard.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("YOLO_", "MPL", "XDG_", "ULTRALYTICS_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("YOLO_", "MPL", "XDG_", "ULTRALYTICS_", "TRAINYARD_"))
+    }
     env.update(
         HOME=str(home),
-        PYTHONPATH=str(NETWORK_GUARD_DIR),
+        PYTHONPATH=str(SUBPROCESS_SITE),
         TRAINYARD_NETWORK_GUARD_LOG=str(guard_log),
         PYTHONUNBUFFERED="1",
     )
-    return env, home, guard_log
+    if fault:
+        env["TRAINYARD_TEST_FAULT"] = fault
+    return Isolation(env, home, guard_log)
 
 
-def write_job(work: Path, **overrides: Any) -> Path:
-    """A job.json for a tiny CPU training; `overrides` replace any field."""
+def write_job(work: Path, name: str = "job.json", **overrides: Any) -> Path:
+    """A job.json for a tiny CPU training; `overrides` replace any field. It must match the schema too."""
     job = {
         "job_id": "00000000-0000-4000-8000-000000000001",
         "data_yaml": str(work / "dataset" / "data.yaml"),
@@ -60,19 +109,24 @@ def write_job(work: Path, **overrides: Any) -> Path:
         "augmentation": None,
         "device": "cpu",
         "workers": 0,
+        "max_memory_gb": None,
         **overrides,
     }
-    path = work / "job.json"
+    path = work / name
     path.write_text(json.dumps(job), encoding="utf-8")
     return path
 
 
-def run_trainer(job_file: Path, work: Path) -> TrainerRun:
-    """Start `python -m trainyard_trainer` with an events pipe, wait for it and collect what it wrote."""
-    env, home, guard_log = isolated_env(work)
-    read_end, write_end = os.pipe()
-    with open(work / "stdout.log", "wb") as out, open(work / "stderr.log", "wb") as err:
-        child = subprocess.Popen(
+class TrainerProcess:
+    """A running trainer whose events can be read one by one (to signal it at a chosen moment)."""
+
+    def __init__(self, job_file: Path, work: Path, fault: str | None = None) -> None:
+        self.work = work
+        self.isolation = isolated_env(work, fault)
+        read_end, write_end = os.pipe()
+        self._out = open(work / "stdout.log", "wb")  # noqa: SIM115 -- closed in finish()
+        self._err = open(work / "stderr.log", "wb")  # noqa: SIM115 -- closed in finish()
+        self.child = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -83,37 +137,65 @@ def run_trainer(job_file: Path, work: Path) -> TrainerRun:
                 str(write_end),
             ],
             pass_fds=(write_end,),
-            stdout=out,
-            stderr=err,
-            env=env,
+            stdout=self._out,
+            stderr=self._err,
+            env=self.isolation.env,
             cwd=work,
         )
         os.close(write_end)  # only the child holds the write end now, so EOF means the child is done with it
-        watchdog = threading.Timer(TRAINER_TIMEOUT_S, child.kill)  # a hung child must not hang the suite
-        watchdog.start()
+        self._pipe: IO[str] = os.fdopen(read_end, "r", encoding="utf-8")
+        self.events: list[dict[str, Any]] = []
+        self._signalled_at: float | None = None
+        # A hung child must not hang the suite.
+        self._watchdog = threading.Timer(TRAINER_TIMEOUT_S, self.child.kill)
+        self._watchdog.start()
+
+    def read_events(self) -> Iterator[dict[str, Any]]:
+        """Events as the trainer writes them, until it closes its end."""
+        for line in self._pipe:
+            event = parse_event(line)
+            self.events.append(event)
+            yield event
+
+    def signal(self, signum: signal.Signals) -> None:
+        self._signalled_at = time.monotonic()
+        self.child.send_signal(signum)
+
+    def finish(self) -> TrainerRun:
+        """Read whatever is left, wait for the exit and collect what the child wrote."""
         try:
-            with os.fdopen(read_end, "r", encoding="utf-8") as events_pipe:
-                lines = events_pipe.read().splitlines()
-            returncode = child.wait()
+            for _ in self.read_events():
+                pass
+            returncode = self.child.wait()
+            elapsed = None if self._signalled_at is None else time.monotonic() - self._signalled_at
         finally:
-            watchdog.cancel()
-    guard_lines = (
-        [json.loads(line) for line in guard_log.read_text().splitlines()] if guard_log.exists() else []
-    )
-    return TrainerRun(
-        returncode=returncode,
-        events=[json.loads(line) for line in lines],
-        stdout=(work / "stdout.log").read_text(errors="replace"),
-        stderr=(work / "stderr.log").read_text(errors="replace"),
-        home=home,
-        network_attempts=[g for g in guard_lines if g["kind"] != "installed"],
-        guard_installed=any(g["kind"] == "installed" for g in guard_lines),
-    )
+            self._watchdog.cancel()
+            if self.child.poll() is None:
+                self.child.kill()
+            self._pipe.close()
+            self._out.close()
+            self._err.close()
+        attempts, installed = self.isolation.network_attempts()
+        return TrainerRun(
+            returncode=returncode,
+            events=self.events,
+            stdout=(self.work / "stdout.log").read_text(errors="replace"),
+            stderr=(self.work / "stderr.log").read_text(errors="replace"),
+            home=self.isolation.home,
+            network_attempts=attempts,
+            guard_installed=installed,
+            seconds_after_signal=elapsed,
+        )
+
+
+def run_trainer(job_file: Path, work: Path, fault: str | None = None) -> TrainerRun:
+    """Run `python -m trainyard_trainer` to its end and collect what it wrote."""
+    return TrainerProcess(job_file, work, fault).finish()
 
 
 def run_python(code: str, work: Path) -> subprocess.CompletedProcess[str]:
     """Run a snippet under the same isolation (empty $HOME, network guard, offline Ultralytics)."""
-    env, _, _ = isolated_env(work)
+    env = isolated_env(work).env
     env.update(YOLO_OFFLINE="true", YOLO_CONFIG_DIR=str(work / "ultralytics-config"))
     return subprocess.run(
         [sys.executable, "-c", code],

@@ -1,4 +1,4 @@
-"""Failure codes of the PRD and the one exception type that carries them out of a training run."""
+"""Failure codes of the PRD and the exception types that carry them out of a training run."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ class FailureCode(str, Enum):
     MODEL_DOWNLOAD_FAILED = "MODEL_DOWNLOAD_FAILED"
     INSUFFICIENT_MEMORY = "INSUFFICIENT_MEMORY"
     TRAINING_DIVERGED = "TRAINING_DIVERGED"
+    CANCELLED = "CANCELLED"
     UNKNOWN_ERROR = "UNKNOWN_ERROR"
 
 
@@ -24,3 +25,7 @@ class TrainerFailure(Exception):
         self.message = message
         self.details = details
         self.epoch = epoch
+
+
+class TrainingCancelled(BaseException):
+    """SIGTERM arrived. A BaseException so that no library's `except Exception` can swallow it."""

@@ -1,7 +1,9 @@
-"""The JSON-lines event protocol the trainer-agent reads on its own file descriptor.
+"""The JSON-lines event protocol (version 2) the trainer-agent reads on its own file descriptor.
 
 Events never go to stdout: Ultralytics owns stdout/stderr, which the agent keeps as the job's training log.
-Invariant: one event per line, flushed at once, and nothing after the terminal `completed` or `failed`.
+Invariants: one event per line, each with `"v": 2`, flushed at once; exactly one terminal event (`done` or
+`error`) and nothing after it. The schema is TrainerEvent in protocol.schema.json, generated from
+packages/contracts/src/trainer-protocol.ts.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ import json
 import math
 import os
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from trainyard_trainer.errors import FailureCode
+from trainyard_trainer.settings import PROTOCOL_VERSION
+
+Phase = Literal["preparing", "training", "validating"]
+LogLevel = Literal["info", "warning", "error"]
 
 
 def json_safe(value: Any) -> Any:
@@ -44,15 +50,43 @@ class EventStream:
         return self._finished
 
     def preparing(self, model_source: str, model: str) -> None:
-        self._emit({"type": "preparing", "model_source": model_source, "model": model})
+        self._emit({"type": "phase", "phase": "preparing", "model_source": model_source, "model": model})
+
+    def training(
+        self,
+        *,
+        start_epoch: int,
+        total_epochs: int,
+        resumed: bool,
+        batch_size: int,
+        image_size: int,
+        device: str,
+    ) -> None:
+        self._emit(
+            {
+                "type": "phase",
+                "phase": "training",
+                "start_epoch": start_epoch,
+                "total_epochs": total_epochs,
+                "resumed": resumed,
+                "batch_size": batch_size,
+                "image_size": image_size,
+                "device": device,
+            }
+        )
+
+    def validating(self) -> None:
+        self._emit({"type": "phase", "phase": "validating"})
 
     def epoch(
         self,
+        *,
         epoch: int,
         total_epochs: int,
         metrics: Mapping[str, float | None],
-        epoch_seconds: float,
-        eta_seconds: float,
+        best: Mapping[str, Any] | None,
+        epoch_seconds: float | None,
+        eta_seconds: float | None,
         resources: Mapping[str, float | None],
     ) -> None:
         self._emit(
@@ -61,39 +95,49 @@ class EventStream:
                 "epoch": epoch,
                 "total_epochs": total_epochs,
                 "metrics": dict(metrics),
+                "best": None if best is None else dict(best),
                 "epoch_seconds": epoch_seconds,
                 "eta_seconds": eta_seconds,
                 "resources": dict(resources),
             }
         )
 
-    def validating(self) -> None:
-        self._emit({"type": "validating"})
+    def artifact(self, name: str, path: str, epoch: int | None = None) -> None:
+        self._emit({"type": "artifact", "name": name, "path": path, "epoch": epoch})
 
-    def completed(
+    def log(self, level: LogLevel, message: str) -> None:
+        self._emit({"type": "log", "level": level, "message": message})
+
+    def done(self, best_pt: str, final_metrics: Mapping[str, float | int | None]) -> None:
+        self._emit({"type": "done", "best_pt": best_pt, "final_metrics": dict(final_metrics)})
+        self._finished = True
+
+    def error(
         self,
-        best_pt: str,
-        final_metrics: Mapping[str, float | int | None],
-        artifacts: Mapping[str, str | None],
+        code: FailureCode,
+        message: str,
+        details: str,
+        *,
+        phase: Phase,
+        epoch: int | None,
+        partial_metrics: Mapping[str, float | None] | None,
     ) -> None:
         self._emit(
             {
-                "type": "completed",
-                "best_pt": best_pt,
-                "final_metrics": dict(final_metrics),
-                "artifacts": dict(artifacts),
+                "type": "error",
+                "code": code.value,
+                "message": message,
+                "details": details,
+                "phase": phase,
+                "epoch": epoch,
+                "partial_metrics": None if partial_metrics is None else dict(partial_metrics),
             }
-        )
-        self._finished = True
-
-    def failed(self, code: FailureCode, message: str, details: str, epoch: int | None) -> None:
-        self._emit(
-            {"type": "failed", "code": code.value, "message": message, "details": details, "epoch": epoch}
         )
         self._finished = True
 
     def _emit(self, event: dict[str, Any]) -> None:
         if self._finished:
             raise RuntimeError(f"event {event['type']!r} after the terminal event")
-        self._sink.write(json.dumps(json_safe(event), allow_nan=False) + "\n")
+        line = json.dumps({"v": PROTOCOL_VERSION, **json_safe(event)}, allow_nan=False)
+        self._sink.write(line + "\n")
         self._sink.flush()

@@ -40,14 +40,29 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
         link = link.__cause__ or link.__context__
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """True when `error`, or anything in its cause chain, means the device or the host ran out of memory."""
+    return any(_is_out_of_memory(link) for link in _causes(error))
+
+
+# torch.cuda.OutOfMemoryError subclasses RuntimeError; older CUDA paths only say so in the message. On CPU,
+# torch's allocator raises RuntimeError("DefaultCPUAllocator: can't allocate memory ..."), Python and numpy
+# MemoryError, OpenCV cv2.error("Insufficient memory"), the OS ENOMEM ("Cannot allocate memory").
+_OOM_MARKERS = (
+    "out of memory",
+    "can't allocate memory",
+    "cannot allocate memory",
+    "insufficient memory",
+    "cublas_status_alloc_failed",
+)
+
+
 def _is_out_of_memory(error: BaseException) -> bool:
-    # torch.cuda.OutOfMemoryError subclasses RuntimeError; older CUDA paths only say so in the message.
-    text = str(error)
+    text = str(error).lower()
     return (
         isinstance(error, MemoryError)
         or type(error).__name__ == "OutOfMemoryError"
-        or "out of memory" in text.lower()
-        or "CUBLAS_STATUS_ALLOC_FAILED" in text
+        or any(marker in text for marker in _OOM_MARKERS)
     )
 
 

@@ -56,6 +56,8 @@ class JobConfig:
     augmentation: dict[str, float]  # only the keys the job set; Ultralytics defaults fill the rest
     device: str  # "cpu", "cuda" or "cuda:N"
     workers: int
+    max_memory_gb: float | None  # best-effort cap on device memory (RAM on CPU); None for no cap
+    resume_from: Path | None  # last.pt of an interrupted run of this job; None for a fresh start
 
 
 def load_job_config(path: Path) -> JobConfig:
@@ -72,11 +74,14 @@ def load_job_config(path: Path) -> JobConfig:
 def parse_job_config(raw: Any) -> JobConfig:
     """Validate an already-decoded job object.
 
-    Unknown top-level keys are ignored so the agent can add fields without breaking older trainers.
+    Unknown top-level keys are ignored so the agent can add fields without breaking older trainers; an
+    absent `max_memory_gb` or `resume_from` means null. Every value is checked here, before Ultralytics is
+    imported, so a bad job fails in milliseconds instead of after model and dataset loading.
     """
     if not isinstance(raw, dict):
         raise JobConfigError("job file must hold a JSON object")
     weights_dir = raw.get("weights_dir")
+    resume_from = raw.get("resume_from")
     return JobConfig(
         job_id=_text(raw, "job_id"),
         data_yaml=_absolute_path(raw, "data_yaml"),
@@ -91,6 +96,8 @@ def parse_job_config(raw: Any) -> JobConfig:
         augmentation=_augmentation(raw.get("augmentation")),
         device=_device(raw),
         workers=_integer(raw, "workers", minimum=0),
+        max_memory_gb=_max_memory_gb(raw.get("max_memory_gb")),
+        resume_from=None if resume_from is None else _absolute_path(raw, "resume_from"),
     )
 
 
@@ -135,6 +142,15 @@ def _learning_rate(raw: dict[str, Any]) -> float:
     if not 0 < value <= 1:  # Ultralytics' lr0 is a fraction
         raise JobConfigError(f"'learning_rate' must be in (0, 1], got {value!r}")
     return value
+
+
+def _max_memory_gb(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = _number(value, "max_memory_gb")
+    if number <= 0:
+        raise JobConfigError(f"'max_memory_gb' must be null or a positive number, got {value!r}")
+    return number
 
 
 def _optimizer(value: Any) -> str | None:

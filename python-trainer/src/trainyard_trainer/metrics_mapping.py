@@ -17,6 +17,12 @@ VALIDATION_KEYS = {
     "mAP50-95": "metrics/mAP50-95(B)",
 }
 
+# DetMetrics.fitness in Ultralytics 8.4 weighs [P, R, mAP50, mAP50-95] as [0, 0, 0, 1]. Only needed to rank
+# the epochs of a resumed run's checkpoint, whose results table has no fitness column.
+FITNESS_KEY = "metrics/mAP50-95(B)"
+
+EpochMetrics = dict[str, float | None]
+
 
 def finite_or_none(value: Any) -> float | None:
     """A plain float, or None for anything missing, non-numeric or non-finite (JSON has no NaN)."""
@@ -29,20 +35,18 @@ def finite_or_none(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def train_losses(labelled_losses: Mapping[str, Any]) -> dict[str, float | None]:
+def train_losses(labelled_losses: Mapping[str, Any]) -> EpochMetrics:
     """PRD loss names from `trainer.label_loss_items(trainer.tloss)` (keys like "train/box_loss")."""
     return {name: finite_or_none(labelled_losses.get(f"train/{name}")) for name in LOSS_NAMES}
 
 
-def validation_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float | None]:
-    """PRD metric names from `trainer.metrics` (a validator's results dict)."""
+def validation_metrics(metrics: Mapping[str, Any] | None) -> EpochMetrics:
+    """PRD metric names from `trainer.metrics` (a validator's results dict); missing keys become None."""
     metrics = metrics or {}
     return {name: finite_or_none(metrics.get(key)) for name, key in VALIDATION_KEYS.items()}
 
 
-def epoch_metrics(
-    labelled_losses: Mapping[str, Any], metrics: Mapping[str, Any] | None
-) -> dict[str, float | None]:
+def epoch_metrics(labelled_losses: Mapping[str, Any], metrics: Mapping[str, Any] | None) -> EpochMetrics:
     """The `metrics` object of one epoch event: training losses and validation metrics side by side."""
     return {**train_losses(labelled_losses), **validation_metrics(metrics)}
 
@@ -59,21 +63,32 @@ def non_finite_losses(labelled_losses: Mapping[str, Any]) -> list[str]:
 
 @dataclass
 class EpochHistory:
-    """What the trainer saw at each epoch end, to name the best epoch and its losses once training is over."""
+    """What the trainer saw at each epoch end, to name the best epoch and report its metrics."""
 
-    losses: dict[int, dict[str, float | None]] = field(default_factory=dict)
+    metrics: dict[int, EpochMetrics] = field(default_factory=dict)
     fitness: dict[int, float | None] = field(default_factory=dict)
-    seconds: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # epochs trained by this process only
 
-    def record(self, epoch: int, losses: dict[str, float | None], fitness: Any, seconds: float) -> None:
-        self.losses[epoch] = losses
+    def record(self, epoch: int, metrics: EpochMetrics, fitness: Any, seconds: float | None) -> None:
+        self.metrics[epoch] = metrics
         self.fitness[epoch] = finite_or_none(fitness)
-        self.seconds.append(seconds)
+        if seconds is not None:
+            self.seconds.append(seconds)
 
-    def eta_seconds(self, epoch: int, total_epochs: int) -> float:
-        """Remaining epochs times the mean epoch time so far."""
+    def seed(self, rows: list[dict[str, Any]]) -> None:
+        """Epochs a resumed run trained before, from its checkpoint's results table (no durations)."""
+        for row in rows:
+            epoch = int(row["epoch"])
+            self.metrics[epoch] = epoch_metrics(row, row)
+            self.fitness[epoch] = finite_or_none(row.get(FITNESS_KEY))
+
+    def last_epoch(self) -> int | None:
+        return max(self.metrics) if self.metrics else None
+
+    def eta_seconds(self, epoch: int, total_epochs: int) -> float | None:
+        """Remaining epochs times the mean epoch time measured so far; None before any was measured."""
         if not self.seconds:
-            return 0.0
+            return None
         return max(total_epochs - epoch, 0) * sum(self.seconds) / len(self.seconds)
 
     def best_epoch(self) -> int | None:
@@ -83,25 +98,35 @@ class EpochHistory:
         latest such epoch wins; epochs without a finite fitness never do.
         """
         best: tuple[float, int] | None = None
-        for epoch, fitness in self.fitness.items():
+        for epoch in sorted(self.fitness):
+            fitness = self.fitness[epoch]
             if fitness is not None and (best is None or fitness >= best[0]):
                 best = (fitness, epoch)
         return None if best is None else best[1]
+
+    def best(self) -> dict[str, Any] | None:
+        """The `best` object of an epoch event: best.pt's epoch and its mAPs."""
+        epoch = self.best_epoch()
+        if epoch is None:
+            return None
+        metrics = self.metrics[epoch]
+        return {"mAP50": metrics["mAP50"], "mAP50-95": metrics["mAP50-95"], "epoch": epoch}
 
 
 def final_metrics(
     final_validation: Mapping[str, Any] | None, history: EpochHistory, total_epochs: int
 ) -> dict[str, float | int | None]:
-    """The `final_metrics` of the completed event.
+    """The `final_metrics` of the done event.
 
     Precision, recall and mAP come from Ultralytics' final validation of best.pt; that validation reports no
-    training losses, so the losses are those of the best epoch, the one best.pt was saved at.
+    training losses, so the losses are those of the best epoch, the one best.pt was saved at. Without a
+    finite fitness anywhere, best.pt is the last epoch's.
     """
-    best = history.best_epoch()
-    losses = history.losses.get(best, {}) if best is not None else {}
+    best = history.best_epoch() or history.last_epoch() or total_epochs
+    metrics = history.metrics.get(best, {})
     return {
         **validation_metrics(final_validation),
-        **{name: losses.get(name) for name in LOSS_NAMES},
+        **{name: metrics.get(name) for name in LOSS_NAMES},
         "best_epoch": best,
         "total_epochs": total_epochs,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,9 +18,9 @@ _SCALE = re.compile(r"(\d+)([nslmx])(.+)?$")
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """The file a model is built from: pretrained weights, or an architecture yaml with random weights."""
+    """The file a model is built from: weights, an architecture yaml (random init) or a resume checkpoint."""
 
-    source: Literal["weights", "architecture"]
+    source: Literal["weights", "architecture", "checkpoint"]
     model: str  # absolute path for weights; a bare yaml name that Ultralytics finds in its own package
 
 
@@ -49,9 +50,11 @@ def architecture_for(stem: str, architectures: frozenset[str]) -> str | None:
     return None
 
 
-def resolve_model(base_model: str, weights_dir: Path | None, architectures: frozenset[str]) -> ModelChoice:
-    """Local weights first, then the matching architecture; anything else would need a download."""
-    if weights_dir is not None:
+def resolve_model(
+    base_model: str, weights_dirs: Sequence[Path], architectures: frozenset[str]
+) -> ModelChoice:
+    """Local weights first (`weights_dirs` in order), then the matching architecture; never a download."""
+    for weights_dir in weights_dirs:
         weights = weights_dir / base_model
         if weights.is_file():
             return ModelChoice("weights", str(weights))
@@ -60,10 +63,20 @@ def resolve_model(base_model: str, weights_dir: Path | None, architectures: froz
         architecture = architecture_for(path.stem, architectures)
         if architecture is not None:
             return ModelChoice("architecture", architecture)
-    where = f"in {weights_dir}" if weights_dir is not None else "(no weights_dir configured)"
     raise TrainerFailure(
         FailureCode.MODEL_DOWNLOAD_FAILED,
         f"base model {base_model!r} is not available offline",
-        f"no file {base_model!r} {where}, and no Ultralytics architecture matches it; "
-        "the trainer never downloads models",
+        f"no file {base_model!r} in {_describe(weights_dirs)}, and no Ultralytics architecture matches it; "
+        f"the trainer never downloads models. Available weights: {_available_weights(weights_dirs)}. "
+        "Any architecture yaml shipped with Ultralytics also trains from scratch "
+        "(e.g. yolov8n.yaml, yolo11s.yaml, yolo26n.yaml; a .pt name without local weights means its yaml).",
     )
+
+
+def _describe(weights_dirs: Sequence[Path]) -> str:
+    return ", ".join(str(d) for d in weights_dirs) if weights_dirs else "(no weights directory configured)"
+
+
+def _available_weights(weights_dirs: Sequence[Path]) -> str:
+    names = sorted({p.name for d in weights_dirs if d.is_dir() for p in d.glob("*.pt") if p.is_file()})
+    return ", ".join(names) if names else "none"

@@ -79,7 +79,7 @@ def lock_down_ultralytics(weights_dir: Path, run_dir: Path) -> None:
     import ultralytics.engine.trainer as trainer_module
     import ultralytics.utils as ultralytics_utils
 
-    ultralytics_utils.SETTINGS.update(
+    ultralytics_utils.SETTINGS.update(  # type: ignore[no-untyped-call]  # Ultralytics is untyped here
         sync=False,  # no events, no Sentry
         api_key="",  # no Platform streaming
         clearml=False,
@@ -95,7 +95,8 @@ def lock_down_ultralytics(weights_dir: Path, run_dir: Path) -> None:
     )
     # A module constant computed from the settings at import; the stock AMP check reads it at call time.
     ultralytics_utils.WEIGHTS_DIR = weights_dir
-    trainer_module.check_amp = offline_check_amp(trainer_module.check_amp, weights_dir)
+    stock = trainer_module.check_amp  # type: ignore[attr-defined]  # imported there from utils.checks
+    trainer_module.check_amp = offline_check_amp(stock, weights_dir)  # type: ignore[attr-defined]
 
 
 def offline_check_amp(stock: Callable[[Any], bool], weights_dir: Path) -> Callable[[Any], bool]:

@@ -1,133 +1,182 @@
-"""Runs one Ultralytics training and turns its callbacks into Trainyard events.
+"""Runs one Ultralytics training: a fresh start or a resume, retried with less memory after an OOM.
 
 Imports Ultralytics lazily: `offline.prepare_offline_environment` must have run first.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from trainyard_trainer.artifacts import find_artifacts
+from trainyard_trainer.checkpoints import results_rows, rewrite_results_csv
+from trainyard_trainer.epoch_reporter import EpochReporter
 from trainyard_trainer.errors import FailureCode, TrainerFailure
 from trainyard_trainer.event_stream import EventStream
+from trainyard_trainer.failure_classification import is_out_of_memory
 from trainyard_trainer.job_config import JobConfig
-from trainyard_trainer.metrics_mapping import (
-    LOSS_NAMES,
-    EpochHistory,
-    epoch_metrics,
-    final_metrics,
-    non_finite_losses,
-)
+from trainyard_trainer.memory_policy import MemoryPlan, next_plan
+from trainyard_trainer.metrics_mapping import final_metrics
 from trainyard_trainer.model_resolution import ModelChoice
-from trainyard_trainer.resources import sample_resources
-
-SEED = 0  # fixed so that reruns of a job on the same host train alike
+from trainyard_trainer.settings import TrainerSettings
 
 
-class EpochReporter:
-    """Ultralytics callbacks that emit one event per epoch, then `validating` once.
+@dataclass(frozen=True)
+class Attempt:
+    """One call of model.train: from which model, with which memory plan."""
 
-    Invariant: no epoch event after `validating`. Ultralytics calls on_fit_epoch_end once more after the final
-    validation of best.pt (BaseTrainer.final_eval); that call is not an epoch and is ignored.
-    """
+    choice: ModelChoice
+    plan: MemoryPlan
 
-    def __init__(self, events: EventStream, total_epochs: int) -> None:
-        self.events = events
-        self.total_epochs = total_epochs
-        self.history = EpochHistory()
-        self.current_epoch: int | None = None  # 1-based, for failures; None until the first epoch starts
-        self.validating = False
-
-    def attach(self, model: Any) -> None:
-        model.add_callback("on_train_epoch_start", self.on_train_epoch_start)
-        model.add_callback("on_train_epoch_end", self.on_train_epoch_end)
-        model.add_callback("on_fit_epoch_end", self.on_fit_epoch_end)
-
-    def on_train_epoch_start(self, trainer: Any) -> None:
-        self.current_epoch = trainer.epoch + 1
-
-    def on_train_epoch_end(self, trainer: Any) -> None:
-        # Checked before validation: Ultralytics would otherwise reload last.pt and silently retry the epoch.
-        losses = trainer.label_loss_items(trainer.tloss) if trainer.tloss is not None else {}
-        diverged = non_finite_losses(losses)
-        if diverged:
-            raise TrainerFailure(
-                FailureCode.TRAINING_DIVERGED,
-                f"training diverged: non-finite {', '.join(diverged)} at epoch {trainer.epoch + 1}",
-                f"epoch losses: {losses}; try a lower learning_rate or another optimizer",
-                trainer.epoch + 1,
-            )
-
-    def on_fit_epoch_end(self, trainer: Any) -> None:
-        if self.validating:
-            return
-        epoch = trainer.epoch + 1
-        losses = trainer.label_loss_items(trainer.tloss) if trainer.tloss is not None else {}
-        metrics = epoch_metrics(losses, trainer.metrics)
-        seconds = float(trainer.epoch_time or 0.0)
-        self.history.record(epoch, {k: metrics[k] for k in LOSS_NAMES}, trainer.fitness, seconds)
-        self.events.epoch(
-            epoch=epoch,
-            total_epochs=self.total_epochs,
-            metrics=metrics,
-            epoch_seconds=round(seconds, 3),
-            eta_seconds=round(self.history.eta_seconds(epoch, self.total_epochs), 1),
-            resources=sample_resources(trainer.device),
-        )
-        # trainer.stop is set before this callback on the last epoch, and on an early stop.
-        if trainer.stop or epoch >= self.total_epochs:
-            self.validating = True
-            self.events.validating()
+    @property
+    def resume(self) -> bool:
+        return self.choice.source == "checkpoint"
 
 
 def load_model(choice: ModelChoice) -> Any:
     """Build the Ultralytics model; a file that does not load is a model failure, not an unknown one."""
-    from ultralytics import YOLO
+    from ultralytics import YOLO  # type: ignore[attr-defined]  # re-exported without __all__ listing
 
+    if choice.source != "architecture" and not Path(choice.model).is_file():
+        raise TrainerFailure(
+            FailureCode.MODEL_DOWNLOAD_FAILED,
+            f"{choice.source} file {Path(choice.model).name} not found",
+            f"expected {choice.model}",
+        )
     try:
         return YOLO(choice.model)
     except Exception as e:
         raise TrainerFailure(
             FailureCode.MODEL_DOWNLOAD_FAILED,
-            f"cannot load base model {Path(choice.model).name}",
+            f"cannot load {choice.source} {Path(choice.model).name}",
             f"{type(e).__name__}: {e}",
         ) from e
 
 
-def train(job: JobConfig, model: Any, dataset_yaml: Path, reporter: EpochReporter) -> None:
-    """Train `model` per `job`, writing everything into job.run_dir; events flow through `reporter`."""
-    reporter.attach(model)
-    model.train(
-        data=str(dataset_yaml),
-        epochs=job.epochs,
-        batch=job.batch_size,
-        imgsz=job.image_size,
-        lr0=job.learning_rate,
+def train_arguments(job: JobConfig, attempt: Attempt, dataset_yaml: Path, seed: int) -> dict[str, Any]:
+    """The model.train arguments: the job's hyper-parameters mapped 1:1 onto Ultralytics' names.
+
+    A resume takes every hyper-parameter from the checkpoint; only what Ultralytics lets a resume change
+    (batch, imgsz, device, workers, save_dir, ...) is passed then.
+    """
+    common: dict[str, Any] = {
+        "data": str(dataset_yaml),
+        "batch": attempt.plan.batch_size,
+        "imgsz": attempt.plan.image_size,
+        "device": job.device,
+        "workers": job.workers,
+        "plots": True,
+        "val": True,
+    }
+    if attempt.resume:
+        return {**common, "resume": True, "save_dir": str(job.run_dir)}
+    return {
+        **common,
+        "epochs": job.epochs,
+        "lr0": job.learning_rate,
         # Ultralytics' default "auto" ignores lr0; SGD (whose usual lr0 is the PRD's default 0.01) honours it.
-        optimizer=job.optimizer or "SGD",
-        device=job.device,
-        workers=job.workers,
+        "optimizer": job.optimizer or "SGD",
         # project/name = run_dir itself, so weights/, results.csv and the plots land directly in it.
-        project=str(job.run_dir.parent),
-        name=job.run_dir.name,
-        exist_ok=True,
-        plots=True,
-        val=True,
-        seed=SEED,
+        "project": str(job.run_dir.parent),
+        "name": job.run_dir.name,
+        "exist_ok": True,
+        "seed": seed,
         **job.augmentation,
-    )
+    }
 
 
-def completion(
-    model: Any, reporter: EpochReporter, total_epochs: int
-) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """best.pt, final metrics and artifacts of a finished training, for the completed event."""
+def train(
+    job: JobConfig,
+    choice: ModelChoice,
+    dataset_yaml: Path,
+    reporter: EpochReporter,
+    settings: TrainerSettings,
+) -> Any:
+    """Train until done; after an out-of-memory error retry with a smaller plan, resuming where possible."""
+    start = ModelChoice("checkpoint", str(job.resume_from)) if job.resume_from else choice
+    attempt = Attempt(start, MemoryPlan(job.batch_size, job.image_size))
+    while True:
+        model = load_model(attempt.choice)
+        if attempt.resume:
+            _prepare_resume(model, job.run_dir / "results.csv", reporter)
+        reporter.attach(model)
+        try:
+            reporter.budget.apply()
+            model.train(**train_arguments(job, attempt, dataset_yaml, settings.seed))
+            return model
+        except Exception as e:
+            if not is_out_of_memory(e) or reporter.phase == "validating":
+                raise
+            smaller = next_plan(attempt.plan, settings)
+            if smaller is None:
+                raise TrainerFailure(
+                    FailureCode.INSUFFICIENT_MEMORY,
+                    f"out of memory even with {attempt.plan.describe()}",
+                    f"{type(e).__name__}: {str(e)[:500]}",
+                ) from e
+            resume_point = _resume_point(job, reporter)
+            resumes = (
+                f", resuming after epoch {reporter.checkpoint_epoch}" if reporter.checkpoint_epoch else ""
+            )
+            message = (
+                f"out of memory with {attempt.plan.describe()} ({_first_line(e)}); "
+                f"retrying with {smaller.describe()}{resumes}"
+            )
+            print(f"trainyard-trainer: {message}", file=sys.stderr, flush=True)
+            reporter.events.log("warning", message)
+            attempt = Attempt(resume_point or choice, smaller)
+            reporter.phase = "preparing"
+            reporter.cancellation.defer(False)  # back to preparing: SIGTERM interrupts at once again
+            reporter.cancellation.checkpoint()
+        del model
+        _free_memory(job.device)
+
+
+def complete(model: Any, reporter: EpochReporter, events: EventStream) -> None:
+    """Announce the run's files, then `done` with best.pt and the final metrics."""
     trainer = model.trainer
     best = Path(trainer.best)
     if not best.is_file():
         raise TrainerFailure(
             FailureCode.UNKNOWN_ERROR, "training finished without best.pt", f"expected {best}"
         )
-    metrics = final_metrics(trainer.metrics, reporter.history, total_epochs)
-    return str(best.resolve()), metrics, find_artifacts(Path(trainer.save_dir))
+    for name, path in find_artifacts(Path(trainer.save_dir)).items():
+        events.artifact(name, str(path))
+    events.artifact("best.pt", str(best.resolve()), epoch=reporter.history.best_epoch())
+    validation = reporter.final_validation if reporter.final_validation is not None else trainer.metrics
+    events.done(str(best.resolve()), final_metrics(validation, reporter.history, int(trainer.epochs)))
+
+
+def _prepare_resume(model: Any, results_csv: Path, reporter: EpochReporter) -> None:
+    """Make results.csv and the reporter's history hold exactly the epochs the checkpoint has trained."""
+    ckpt = getattr(model, "ckpt", None) or {}
+    trained = int(ckpt.get("epoch", -1)) + 1
+    rows = [row for row in results_rows(ckpt.get("train_results")) if int(row.get("epoch", 0)) <= trained]
+    rewrite_results_csv(results_csv, rows)
+    reporter.history.seed(rows)
+
+
+def _resume_point(job: JobConfig, reporter: EpochReporter) -> ModelChoice | None:
+    if reporter.checkpoint_epoch is not None and reporter.checkpoint.is_file():
+        return ModelChoice("checkpoint", str(reporter.checkpoint))
+    if job.resume_from is not None:
+        return ModelChoice("checkpoint", str(job.resume_from))
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _free_memory(device: str) -> None:
+    gc.collect()
+    if device.startswith("cuda"):
+        with contextlib.suppress(Exception):
+            import torch
+
+            torch.cuda.empty_cache()

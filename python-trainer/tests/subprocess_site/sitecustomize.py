@@ -1,5 +1,7 @@
 """Loaded by every Python process started with this folder on PYTHONPATH: refuses and records network access.
 
+With $TRAINYARD_TEST_FAULT set it also loads `trainer_faults`, which injects that fault into Ultralytics.
+
 Loopback and Unix sockets stay allowed (torch and multiprocessing use them locally). Every refused attempt is
 appended as one JSON line to $TRAINYARD_NETWORK_GUARD_LOG, which starts with an "installed" line so a test
 can tell that the guard really ran.
@@ -84,3 +86,6 @@ socket.socket.sendto = _guarded_sendto  # type: ignore[method-assign,assignment]
 socket.getaddrinfo = _guarded_getaddrinfo
 socket.gethostbyname = _guarded_gethostbyname
 _record("installed", None)
+
+if os.environ.get("TRAINYARD_TEST_FAULT"):
+    import trainer_faults  # noqa: F401 -- installs itself on import

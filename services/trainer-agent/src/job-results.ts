@@ -5,6 +5,7 @@ import {
   type EpochMetrics,
   type ErrorCode,
   type JobAssignment,
+  type TrainerArtifactName,
   type TrainerEvent,
 } from "@trainyard/contracts";
 import type { Logger } from "@trainyard/runtime";
@@ -28,26 +29,38 @@ export class RunFailure extends Error {
   }
 }
 
-/** Uploads best.pt, the plots, results.csv and the training log; their object names for the completed event. */
+/** Files a trainer announced with `artifact` events, by protocol name; the latest path of each wins. */
+export type AnnouncedArtifacts = Map<TrainerArtifactName, string>;
+
+/**
+ * Uploads best.pt, every run file the trainer announced (under its protocol name, e.g.
+ * `<job>/pr_curve.png`) and the training log; returns the object names of the completed event.
+ * last.pt is left alone: it is a resume point, not a result.
+ */
 export async function uploadResults(
   deps: RunDeps,
   jobId: string,
-  done: Extract<TrainerEvent, { type: "completed" }>,
+  done: Extract<TrainerEvent, { type: "done" }>,
+  announced: AnnouncedArtifacts,
   logFile: string,
 ): Promise<{ model: string; modelBytes: number; artifacts: ArtifactObjects }> {
-  const upload = async (file: string | null, name: string): Promise<string | null> => {
-    if (!file) return null;
+  const stored = new Map<string, string>();
+  const upload = async (file: string, name: string): Promise<string> => {
     await deps.files.uploadArtifact(`${jobId}/${name}`, file);
+    stored.set(name, `${jobId}/${name}`);
     return `${jobId}/${name}`;
   };
   try {
     const model = `${jobId}/best.pt`;
     const modelBytes = await deps.files.uploadArtifact(model, done.best_pt);
+    for (const [name, file] of announced) {
+      if (name !== "best.pt" && name !== "last.pt") await upload(file, name);
+    }
     const artifacts: ArtifactObjects = {
-      confusion_matrix: await upload(done.artifacts.confusion_matrix, "confusion_matrix.png"),
-      pr_curve: await upload(done.artifacts.pr_curve, "pr_curve.png"),
-      f1_curve: await upload(done.artifacts.f1_curve, "f1_curve.png"),
-      results_csv: await upload(done.artifacts.results_csv, "results.csv"),
+      confusion_matrix: stored.get("confusion_matrix.png") ?? null,
+      pr_curve: stored.get("pr_curve.png") ?? null,
+      f1_curve: stored.get("f1_curve.png") ?? null,
+      results_csv: stored.get("results.csv") ?? null,
       training_logs: await upload(logFile, "logs.txt"),
     };
     return { model, modelBytes, artifacts };

@@ -2,14 +2,20 @@ import { spawn } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import { TrainerEvent } from "@trainyard/contracts";
+import { TRAINER_PROTOCOL_VERSION, TrainerEvent } from "@trainyard/contracts";
 
 export interface TrainerRun {
-  /** Events in the order the trainer wrote them; a line that breaks the protocol is reported as a failure. */
+  /**
+   * Events in the order the trainer wrote them. A line that breaks the protocol (or speaks another
+   * protocol version) ends the stream with an UNKNOWN_ERROR `error` event, and the trainer is killed.
+   */
   events: AsyncIterable<TrainerEvent>;
   /** Exit code, or the signal that ended the trainer. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Stops the trainer (SIGTERM, then SIGKILL after `graceMs`). */
+  /**
+   * Stops the trainer: SIGTERM, which it answers at the next batch boundary with a CANCELLED
+   * `error` event (exit code 3), then SIGKILL after `graceMs`.
+   */
   kill(graceMs?: number): void;
 }
 
@@ -39,37 +45,78 @@ export function startTrainer(launch: TrainerLaunch): TrainerRun {
     child.once("close", (code, signal) => resolve({ code, signal }));
   });
   const eventStream = child.stdio[3] as Readable;
+  const kill = (graceMs = 10_000) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"), graceMs).unref();
+  };
+  return { events: parseEvents(eventStream, () => kill(0)), exited, kill };
+}
+
+type ErrorEvent = Extract<TrainerEvent, { type: "error" }>;
+
+/** One event line, checked: the event, or the protocol failure that ends the stream. */
+export type ParsedLine = { ok: true; event: TrainerEvent } | { ok: false; failure: ErrorEvent };
+
+const KNOWN_TYPES = new Set(["phase", "epoch", "artifact", "log", "error", "done"]);
+
+function broken(message: string, details: string): ParsedLine {
   return {
-    events: parseEvents(eventStream),
-    exited,
-    kill(graceMs = 10_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"), graceMs).unref();
+    ok: false,
+    failure: {
+      v: TRAINER_PROTOCOL_VERSION,
+      type: "error",
+      code: "UNKNOWN_ERROR",
+      message,
+      details,
+      phase: "preparing",
+      epoch: null,
+      partial_metrics: null,
     },
   };
 }
 
-async function* parseEvents(stream: Readable): AsyncIterable<TrainerEvent> {
+/**
+ * Checks one event line. A different protocol major (`v`) is refused by name; an unknown event
+ * type of this major is a later trainer's addition, passed on as a warning; anything else that
+ * breaks the schema is a protocol violation.
+ */
+export function parseEventLine(line: string): ParsedLine {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return broken("trainer broke its event protocol", `not JSON: ${line.slice(0, 300)}`);
+  }
+  const fields = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
+  if (fields.v !== TRAINER_PROTOCOL_VERSION) {
+    const spoken = fields.v === undefined ? "1 (events without a v field)" : JSON.stringify(fields.v);
+    return broken(
+      "trainer speaks another event protocol version",
+      `the trainer sent protocol version ${spoken}; this agent reads version ${TRAINER_PROTOCOL_VERSION}: ` +
+        `install the trainer that matches this agent. Line: ${line.slice(0, 200)}`,
+    );
+  }
+  const parsed = TrainerEvent.safeParse(raw);
+  if (parsed.success) return { ok: true, event: parsed.data };
+  if (typeof fields.type === "string" && !KNOWN_TYPES.has(fields.type)) {
+    const message = `skipped an event of unknown type ${JSON.stringify(fields.type)} from a newer trainer`;
+    return { ok: true, event: { v: TRAINER_PROTOCOL_VERSION, type: "log", level: "warning", message } };
+  }
+  const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+  return broken("trainer broke its event protocol", `${issues}; line: ${line.slice(0, 300)}`);
+}
+
+async function* parseEvents(stream: Readable, stop: () => void): AsyncIterable<TrainerEvent> {
   for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
     if (!line.trim()) continue;
-    let parsed: ReturnType<typeof TrainerEvent.safeParse>;
-    try {
-      parsed = TrainerEvent.safeParse(JSON.parse(line));
-    } catch {
-      parsed = TrainerEvent.safeParse(undefined);
+    const parsed = parseEventLine(line);
+    if (parsed.ok) {
+      yield parsed.event;
+      continue;
     }
-    if (parsed.success) {
-      yield parsed.data;
-    } else {
-      yield {
-        type: "failed",
-        code: "UNKNOWN_ERROR",
-        message: "trainer broke its event protocol",
-        details: `unexpected event line: ${line.slice(0, 300)}`,
-        epoch: null,
-      };
-      return;
-    }
+    stop(); // nothing it says after this can be trusted, and it must not go on training unwatched
+    yield parsed.failure;
+    return;
   }
 }
