@@ -33,7 +33,8 @@ const STREAMS: Array<Partial<StreamConfig> & { name: string; subjects: string[] 
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
     max_age: 30 * DAY_NS,
-    duplicate_window: nanos(10 * 60 * 1000),
+    // a job resumed on another host re-publishes no epoch it already reported
+    duplicate_window: DAY_NS,
   },
 ];
 

@@ -29,6 +29,8 @@ export interface Supervised {
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>;
   stop(): Promise<void>;
+  /** Signals the whole process group at once, as a host dying would (SIGKILL) — no clean-up. */
+  kill(signal: NodeJS.Signals): void;
 }
 
 export type LineSink = (name: string, line: string) => void;
@@ -66,7 +68,7 @@ export function supervise(
     // the group may still hold children the leader did not wait for
     signalGroup(child, "SIGKILL");
   };
-  return { name, child, exited, stop };
+  return { name, child, exited, stop, kill: (signal) => signalGroup(child, signal) };
 }
 
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {

@@ -26,6 +26,10 @@ export interface StackOptions {
   sink?: LineSink;
   /** Extra variables for every service. */
   env?: Record<string, string>;
+  /** Trainer-agents to start (`local-1`, `local-2`, …); 1 by default. */
+  agents?: number;
+  /** Scheduler replicas to start; 1 by default. */
+  schedulers?: number;
 }
 
 export interface Stack {
@@ -35,10 +39,43 @@ export interface Stack {
   mongoUrl: string;
   apiSecret: string;
   processes: Supervised[];
+  /** Stops the named process (SIGTERM, or SIGKILL when `hard`) and starts it again with the same settings. */
+  restart(name: string, opts?: { hard?: boolean }): Promise<Supervised>;
   stop(): Promise<void>;
 }
 
-const SERVICES = ["gateway", "dataset", "scheduler", "notifier", "dashboard", "trainer-agent"] as const;
+interface ServiceSpec {
+  /** Log prefix and process name. */
+  name: string;
+  service: "gateway" | "dataset" | "scheduler" | "notifier" | "dashboard" | "trainer-agent";
+  env: Record<string, string>;
+}
+
+/** The processes of a stack: one of each service, `agents` trainer-agents, `schedulers` scheduler replicas. */
+function serviceSpecs(runDir: string, agents: number, schedulers: number): ServiceSpec[] {
+  const specs: ServiceSpec[] = [
+    { name: "gateway", service: "gateway", env: {} },
+    { name: "dataset", service: "dataset", env: {} },
+    { name: "notifier", service: "notifier", env: {} },
+    { name: "dashboard", service: "dashboard", env: {} },
+  ];
+  for (let i = 1; i <= schedulers; i++) {
+    specs.push({
+      name: i === 1 ? "scheduler" : `scheduler-${i}`,
+      service: "scheduler",
+      env: { SCHEDULER_REPLICA_ID: `scheduler-${i}` },
+    });
+  }
+  for (let i = 1; i <= agents; i++) {
+    const agentId = `local-${i}`;
+    specs.push({
+      name: i === 1 ? "trainer-agent" : `agent-${agentId}`,
+      service: "trainer-agent",
+      env: { AGENT_ID: agentId, AGENT_WORK_DIR: join(runDir, `agent-${agentId}`) },
+    });
+  }
+  return specs;
+}
 
 /** Starts NATS, FerretDB (unless external URLs are given), the six services and one local trainer-agent. */
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -77,36 +114,32 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       DASHBOARD_PORT: String(dashboardPort),
       OUTBOUND_ALLOW_PRIVATE: opts.allowPrivateUrls === false ? "false" : "true",
       DATASET_WORK_DIR: join(opts.runDir, "dataset"),
-      AGENT_ID: "local-1",
-      AGENT_WORK_DIR: join(opts.runDir, "agent-local-1"),
       TRAINER_PYTHON: existsSync(python) ? python : "python3",
       ...opts.env,
     };
-    const ready = new Map<string, () => void>();
-    const readiness = SERVICES.map((name) => new Promise<void>((resolve) => ready.set(name, resolve)));
-    // A service is ready when it logs its start-up line (pino JSON, level info).
-    const watchingSink: LineSink = (name, line) => {
-      if (/"msg":"[^"]*(listening|started|ready)[^"]*"/.test(line)) ready.get(name)?.();
-      sink(name, line);
-    };
-    for (const name of SERVICES) {
-      const main = join(repoRoot, "services", name, "dist", "main.js");
+    const specs = serviceSpecs(opts.runDir, opts.agents ?? 1, opts.schedulers ?? 1);
+    const launch = async (spec: ServiceSpec): Promise<Supervised> => {
+      const main = join(repoRoot, "services", spec.service, "dist", "main.js");
       if (!existsSync(main)) throw new Error(`${main} is missing: build first (pnpm build)`);
-      const proc = supervise(name, process.execPath, [main], { env, sink: watchingSink });
+      let markReady = () => {};
+      const ready = new Promise<void>((resolve) => (markReady = resolve));
+      // A service is ready when it logs its start-up line (pino JSON, level info).
+      const watchingSink: LineSink = (name, line) => {
+        if (/"msg":"[^"]*(listening|started|ready)[^"]*"/.test(line)) markReady();
+        sink(name, line);
+      };
+      const proc = supervise(spec.name, process.execPath, [main], { env: { ...env, ...spec.env }, sink: watchingSink });
       processes.push(proc);
-    }
-    const exitedEarly = Promise.race(
-      processes.map((p) =>
-        p.exited.then((code) => Promise.reject(new Error(`${p.name} exited during start-up (code ${code})`))),
-      ),
-    );
-    await Promise.race([Promise.all(readiness), exitedEarly]);
-    for (const p of processes) {
-      if (p.child.exitCode !== null) throw new Error(`${p.name} exited during start-up (code ${p.child.exitCode})`);
-    }
+      const exited = proc.exited.then((code) => {
+        throw new Error(`${spec.name} exited during start-up (code ${code})`);
+      });
+      await Promise.race([ready, exited]);
+      exited.catch(() => undefined);
+      return proc;
+    };
+    await Promise.all(specs.map(launch));
     await waitForPort("127.0.0.1", gatewayPort, 20_000, "gateway");
     await waitForPort("127.0.0.1", dashboardPort, 20_000, "dashboard");
-    exitedEarly.catch(() => undefined);
     return {
       gatewayUrl,
       dashboardUrl: `http://127.0.0.1:${dashboardPort}`,
@@ -114,6 +147,20 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       mongoUrl,
       apiSecret,
       processes,
+      async restart(name, restartOpts) {
+        const spec = specs.find((x) => x.name === name);
+        const index = processes.findIndex((p) => p.name === name);
+        const current = processes[index];
+        if (!spec || !current) throw new Error(`no process named ${name}`);
+        if (restartOpts?.hard) {
+          current.kill("SIGKILL");
+          await current.exited;
+        } else {
+          await current.stop();
+        }
+        processes.splice(index, 1);
+        return launch(spec);
+      },
       stop,
     };
   } catch (err) {

@@ -24,6 +24,8 @@ export const Env = CommonEnv.extend({
   TRAINER_WEIGHTS_DIR: z.string().optional(),
   /** Data-loader workers when the request does not say; 0 loads in the training process. */
   TRAINER_DEFAULT_WORKERS: z.coerce.number().int().min(0).default(2),
+  /** Runs of one job on this host when its trainer crashes (killed, not a job error) before it fails. */
+  AGENT_MAX_RUN_ATTEMPTS: z.coerce.number().int().min(1).default(3),
   /** Start drained: register, but take no job (also set at run time by SIGUSR2). */
   AGENT_DRAIN: envBool(false),
   /** How often this agent renews its heartbeat (its KV entry expires after 30 s). */

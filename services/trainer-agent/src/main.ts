@@ -7,12 +7,14 @@ import {
   ensureConsumer,
   ensureStreams,
   openCancellations,
+  openJobQueue,
   openKv,
   openObjectStore,
   publishJobEvent,
   runService,
   startConsumer,
 } from "@trainyard/runtime";
+import { checkpointStore } from "./adapters/checkpoints.js";
 import { jobFiles } from "./adapters/job-files.js";
 import { startTrainer } from "./adapters/trainer-process.js";
 import { detectSlots, readGpus } from "./devices.js";
@@ -39,6 +41,7 @@ await runService("trainer-agent", Env, async (env, log) => {
     openObjectStore(nc, Bucket.datasets),
     openObjectStore(nc, Bucket.artifacts),
   ]);
+  const queue = await openJobQueue(nc);
   const shutdown = new AbortController();
   let draining = env.AGENT_DRAIN;
   // running jobs' cancellation switches, flipped by the cancellations bucket watch
@@ -47,6 +50,14 @@ await runService("trainer-agent", Env, async (env, log) => {
   const cancelWatch = await cancellations.watch((jobId) => cancelSwitches.get(jobId)?.abort());
   const deps: RunDeps = {
     files: jobFiles(datasets, artifacts),
+    checkpoints: checkpointStore(artifacts),
+    agentId: env.AGENT_ID,
+    async placementOf(jobId) {
+      const stored = await queue.get(jobId);
+      const placement = stored?.entry.placement;
+      return placement ? { agent_id: placement.agent_id, attempt: stored.entry.attempt } : null;
+    },
+    maxRunAttempts: env.AGENT_MAX_RUN_ATTEMPTS,
     publish: (event, msgId) => publishJobEvent(js, event, msgId),
     launch: startTrainer,
     python: env.TRAINER_PYTHON,

@@ -1,6 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { stringify as stringifyYaml } from "yaml";
 import {
   terminalEventId,
   type JobAssignment,
@@ -11,19 +11,35 @@ import {
 import {
   ack,
   ArchiveError,
+  CLASSIC_SPLITS,
   extractZip,
+  normalisedDataYaml,
   retryLater,
   type Delivery,
   type Logger,
   type Outcome,
 } from "@trainyard/runtime";
+import type { Checkpoints } from "./adapters/checkpoints.js";
 import type { JobFiles } from "./adapters/job-files.js";
 import type { TrainerLaunch, TrainerRun } from "./adapters/trainer-process.js";
-import { reportCancelled, RunFailure, uploadResults, type RunProgress } from "./job-results.js";
-import { BestTracker, epochEvent, PHASE_PERCENT } from "./progress-mapping.js";
+import {
+  reportCancelled,
+  RunFailure,
+  uploadResults,
+  type AnnouncedArtifacts,
+  type RunProgress,
+} from "./job-results.js";
+import { epochEvent, PHASE_PERCENT } from "./progress-mapping.js";
 
 export interface RunDeps {
   files: JobFiles;
+  checkpoints: Checkpoints;
+  /** This agent's id, to recognise an assignment that was moved to another agent meanwhile. */
+  agentId: string;
+  /** The job's current placement in the scheduler's queue; null once it finished or was cancelled. */
+  placementOf(jobId: string): Promise<{ agent_id: string; attempt: number } | null>;
+  /** Runs of one assignment on this host before a trainer crash (not the job's fault) fails it. */
+  maxRunAttempts: number;
   publish(event: JobEvent, msgId: string): Promise<void>;
   launch(launch: TrainerLaunch): TrainerRun;
   python: string;
@@ -42,6 +58,9 @@ export interface RunDeps {
 /** The trainer was stopped: the agent is shutting down, or the job was cancelled. */
 class Interrupted extends Error {}
 
+/** The trainer died without reporting why (killed, crashed): the host's fault, not the job's. */
+class TrainerCrashed extends Error {}
+
 const KEEPALIVE_MS = 15_000;
 
 /**
@@ -51,6 +70,12 @@ const KEEPALIVE_MS = 15_000;
  */
 export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery: Delivery): Promise<Outcome> {
   const log = deps.log.child({ job_id: job.job_id });
+  const placement = await deps.placementOf(job.job_id);
+  if (placement?.agent_id !== deps.agentId || placement.attempt !== job.attempt) {
+    // this host was given up on (or the job ended) while the assignment waited: not ours to run
+    log.warn({ attempt: job.attempt, placement }, "stale assignment dropped");
+    return ack;
+  }
   const jobDir = join(deps.workDir, job.job_id);
   const startedAt = deps.now();
   const keepalive = setInterval(() => delivery.working(), KEEPALIVE_MS);
@@ -61,6 +86,7 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
     if (cancel.signal.aborted) throw new Interrupted();
     await deps.publish(phase(job, "preparing", PHASE_PERCENT.preparing, startedAt), `${job.job_id}:phase:preparing`);
     const trainerJob = await prepare(deps, job, jobDir);
+    trainerJob.resume_from = await checkpointToResume(deps, job, delivery.attempt, jobDir, log);
     if (stop.aborted) throw new Interrupted();
     await train(deps, job, jobDir, trainerJob, startedAt, state, log, stop);
   } catch (err) {
@@ -72,6 +98,10 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
     if (err instanceof Interrupted || deps.shutdown.aborted) {
       log.warn("agent shutting down: job handed back for another run");
       return retryLater(0, "agent shutting down");
+    }
+    if (err instanceof TrainerCrashed && delivery.attempt < deps.maxRunAttempts) {
+      log.warn({ attempt: delivery.attempt, reason: err.message }, "trainer crashed: job retried from its checkpoint");
+      return retryLater(5_000 * delivery.attempt, "trainer crashed");
     }
     const failure =
       err instanceof RunFailure
@@ -106,9 +136,13 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
 async function prepare(deps: RunDeps, job: JobAssignment, jobDir: string): Promise<TrainerJob> {
   await rm(jobDir, { recursive: true, force: true });
   await mkdir(jobDir, { recursive: true });
-  const zip = join(jobDir, "dataset.zip");
   const datasetDir = join(jobDir, "dataset");
-  await deps.files.fetchDataset(job.dataset_object, zip);
+  // archives are cached by content digest, beside the job folders: one fetch per host and dataset
+  const zip = await deps.files.datasetArchive(
+    job.dataset_object,
+    job.dataset_sha256,
+    join(deps.workDir, "dataset-cache"),
+  );
   try {
     await extractZip(zip, datasetDir);
   } catch (err) {
@@ -116,11 +150,12 @@ async function prepare(deps: RunDeps, job: JobAssignment, jobDir: string): Promi
       throw new RunFailure(err.code, "dataset archive rejected", err.message, "preparing");
     throw err;
   }
-  // Ultralytics resolves a relative `path` against its own datasets folder, so pin it here.
+  // The dataset service validated the split folders; this host writes the data.yaml that points at
+  // its own extraction (Ultralytics resolves relative paths against its own datasets folder).
   const root = join(datasetDir, job.dataset_root);
-  const data = parseYaml(await readFile(join(root, "data.yaml"), "utf8")) as Record<string, unknown>;
   const dataYaml = join(jobDir, "data.yaml");
-  await writeFile(dataYaml, stringifyYaml({ ...data, path: root }));
+  const splits = job.dataset_splits ?? CLASSIC_SPLITS;
+  await writeFile(dataYaml, stringifyYaml(normalisedDataYaml(root, splits, job.dataset_info.classes)));
   const config = job.model_config;
   return {
     job_id: job.job_id,
@@ -136,6 +171,7 @@ async function prepare(deps: RunDeps, job: JobAssignment, jobDir: string): Promi
     augmentation: config.augmentation ?? null,
     device: job.slot.device,
     workers: job.resources?.workers ?? deps.defaultWorkers,
+    max_memory_gb: job.resources?.max_memory_gb ?? null,
   };
 }
 
@@ -155,27 +191,42 @@ async function train(
   const run = deps.launch({ python: deps.python, jobFile, logFile, cwd: jobDir, env: deps.trainerEnv });
   const stopTrainer = () => run.kill();
   stop.addEventListener("abort", stopTrainer, { once: true });
-  const best = new BestTracker();
-  let terminal: Extract<TrainerEvent, { type: "completed" | "failed" }> | null = null;
+  const artifacts: AnnouncedArtifacts = new Map();
+  let terminal: Extract<TrainerEvent, { type: "done" | "error" }> | null = null;
   try {
     for await (const event of run.events) {
       switch (event.type) {
-        case "preparing":
-          log.info({ model: event.model, source: event.model_source }, "model resolved");
+        case "phase":
+          if (event.phase === "preparing") {
+            log.info({ model: event.model, source: event.model_source }, "model resolved");
+          } else if (event.phase === "training") {
+            const { start_epoch, total_epochs, resumed, batch_size, image_size, device } = event;
+            log.info({ start_epoch, total_epochs, resumed, batch_size, image_size, device }, "training started");
+          } else {
+            await deps.publish(
+              phase(job, "validating", PHASE_PERCENT.validating, deps.now()),
+              `${job.job_id}:phase:validating`,
+            );
+          }
           break;
         case "epoch":
           state.epoch = event.epoch;
           state.metrics = event.metrics;
-          await deps.publish(epochEvent(job.job_id, event, best, deps.now()), `${job.job_id}:epoch:${event.epoch}`);
+          await deps.publish(epochEvent(job.job_id, event, deps.now()), `${job.job_id}:epoch:${event.epoch}`);
           break;
-        case "validating":
-          await deps.publish(
-            phase(job, "validating", PHASE_PERCENT.validating, deps.now()),
-            `${job.job_id}:phase:validating`,
-          );
+        case "artifact":
+          if (event.name === "last.pt") {
+            // after every epoch, so another host can resume from here if this one dies
+            await deps.files.uploadArtifact(deps.checkpoints.objectName(job.job_id), event.path);
+          } else {
+            artifacts.set(event.name, event.path);
+          }
           break;
-        case "completed":
-        case "failed":
+        case "log":
+          log[event.level === "warning" ? "warn" : event.level]({ source: "trainer" }, event.message);
+          break;
+        case "done":
+        case "error":
           terminal = event;
           break;
       }
@@ -186,14 +237,18 @@ async function train(
   }
   const exit = await run.exited;
   stop.removeEventListener("abort", stopTrainer);
-  if (stop.aborted && terminal?.type !== "completed") throw new Interrupted();
-  if (terminal?.type === "failed") {
-    throw new RunFailure(
-      terminal.code,
-      terminal.message,
-      terminal.details,
-      state.epoch === null ? "preparing" : "training",
-    );
+  if (terminal?.type === "error" && terminal.code === "CANCELLED") {
+    // the trainer's own account of where it stopped: the last finished epoch's metrics
+    state.metrics = terminal.partial_metrics ?? state.metrics;
+    // a SIGTERM the agent did not send (its host is stopping) hands the job back like a shutdown
+    throw new Interrupted();
+  }
+  if (stop.aborted && terminal?.type !== "done") throw new Interrupted();
+  if (terminal?.type === "error") {
+    throw new RunFailure(terminal.code, terminal.message, terminal.details, terminal.phase);
+  }
+  if (!terminal && exit.signal !== null) {
+    throw new TrainerCrashed(`trainer ended by ${exit.signal} without reporting an error`);
   }
   if (!terminal || exit.code !== 0) {
     const tail = (await readFile(logFile, "utf8").catch(() => "")).slice(-800);
@@ -204,7 +259,7 @@ async function train(
       "training",
     );
   }
-  const uploaded = await uploadResults(deps, job.job_id, terminal, logFile);
+  const uploaded = await uploadResults(deps, job.job_id, terminal, artifacts, logFile);
   const finishedAt = deps.now();
   await deps.publish(
     {
@@ -232,4 +287,28 @@ function phase(job: JobAssignment, name: "preparing" | "validating", percentage:
     percentage,
     total_epochs: job.model_config.epochs,
   };
+}
+
+/**
+ * The checkpoint a run starts from: the one the scheduler named after the job's host was lost,
+ * or, when this host retries the job after a crash, the last one uploaded. None for a first run.
+ */
+async function checkpointToResume(
+  deps: RunDeps,
+  job: JobAssignment,
+  runAttempt: number,
+  jobDir: string,
+  log: Logger,
+): Promise<string | null> {
+  const name = job.resume_from ?? (runAttempt > 1 ? await deps.checkpoints.latest(job.job_id) : null);
+  if (!name) return null;
+  const target = join(jobDir, "resume-last.pt");
+  try {
+    await deps.checkpoints.fetch(name, target);
+    log.info({ checkpoint: name }, "resuming from checkpoint");
+    return target;
+  } catch (err) {
+    log.warn({ checkpoint: name, err: String(err) }, "checkpoint unavailable: training from the start");
+    return null;
+  }
 }

@@ -1,24 +1,62 @@
+import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { stat } from "node:fs/promises";
-import { Readable } from "node:stream";
+import { mkdir, readdir, rename, rm, stat, utimes } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ObjectStore } from "@trainyard/runtime";
 
+/** Archives kept per host beyond the most recent ones are removed once unused for this long. */
+const CACHE_KEEP = 4;
+const CACHE_IDLE_MS = 60 * 60 * 1000;
+
 /** Moves a job's files between this host and the NATS object stores. */
 export interface JobFiles {
-  fetchDataset(objectName: string, target: string): Promise<void>;
+  /**
+   * The dataset archive whose content digest is `sha256`, in `cacheDir`: fetched from the store
+   * once per host and checked against the digest, then reused by every job on the same dataset.
+   */
+  datasetArchive(objectName: string, sha256: string, cacheDir: string): Promise<string>;
   /** Uploads a file; returns its size in bytes. */
   uploadArtifact(objectName: string, source: string): Promise<number>;
 }
 
 export function jobFiles(datasets: ObjectStore, artifacts: ObjectStore): JobFiles {
   return {
-    async fetchDataset(objectName, target) {
-      const object = await datasets.get(objectName);
-      if (!object) throw new Error(`dataset object ${objectName} is missing`);
-      await pipeline(Readable.fromWeb(object.data), createWriteStream(target));
-      const error = await object.error;
-      if (error) throw error;
+    async datasetArchive(objectName, sha256, cacheDir) {
+      const cached = join(cacheDir, `${sha256}.zip`);
+      const now = new Date();
+      try {
+        // the modification time is the cache's recency: a hit refreshes it
+        await utimes(cached, now, now);
+        return cached;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+      await mkdir(cacheDir, { recursive: true });
+      // fetched under a private name and renamed when complete: a concurrent job sees all or nothing
+      const part = join(cacheDir, `.${sha256}.${randomUUID()}.part`);
+      try {
+        const object = await datasets.get(objectName);
+        if (!object) throw new Error(`dataset object ${objectName} is missing`);
+        const hash = createHash("sha256");
+        const hashing = new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            hash.update(chunk);
+            callback(null, chunk);
+          },
+        });
+        await pipeline(Readable.fromWeb(object.data), hashing, createWriteStream(part));
+        const error = await object.error;
+        if (error) throw error;
+        const digest = hash.digest("hex");
+        if (digest !== sha256) throw new Error(`dataset object ${objectName} has digest ${digest}, expected ${sha256}`);
+        await rename(part, cached);
+      } finally {
+        await rm(part, { force: true });
+      }
+      await evictIdleArchives(cacheDir, cached);
+      return cached;
     },
     async uploadArtifact(objectName, source) {
       const { size } = await stat(source);
@@ -27,4 +65,17 @@ export function jobFiles(datasets: ObjectStore, artifacts: ObjectStore): JobFile
       return size;
     },
   };
+}
+
+/** Removes cached archives beyond the CACHE_KEEP most recent that no job used for CACHE_IDLE_MS. */
+async function evictIdleArchives(cacheDir: string, keep: string): Promise<void> {
+  const names = (await readdir(cacheDir)).filter((name) => name.endsWith(".zip"));
+  const archives = await Promise.all(
+    names.map(async (name) => ({ path: join(cacheDir, name), mtime: (await stat(join(cacheDir, name))).mtimeMs })),
+  );
+  archives.sort((a, b) => b.mtime - a.mtime);
+  const idleSince = Date.now() - CACHE_IDLE_MS;
+  for (const archive of archives.slice(CACHE_KEEP)) {
+    if (archive.path !== keep && archive.mtime < idleSince) await rm(archive.path, { force: true });
+  }
 }
