@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { KvWatchInclude } from "@nats-io/kv";
 import { Bucket } from "@trainyard/contracts";
+import { mirrorKv } from "./kv-mirror.js";
 import { openKv } from "./stores.js";
 
 /** Read side of the cancellations bucket (the gateway writes it on DELETE /api/v1/jobs/{id}). */
@@ -10,10 +11,13 @@ export interface Cancellations {
   watch(onCancel: (jobId: string) => void): Promise<{ stop(): void }>;
 }
 
-export async function openCancellations(nc: NatsConnection): Promise<Cancellations> {
+/** With `mirror`, lookups read an in-memory copy kept by a watch (the scheduler asks on every round). */
+export async function openCancellations(nc: NatsConnection, opts: { mirror?: boolean } = {}): Promise<Cancellations> {
   const kv = await openKv(nc, Bucket.cancellations);
+  const mirror = opts.mirror ? await mirrorKv(kv, () => true) : null;
   return {
     async isCancelled(jobId) {
+      if (mirror) return mirror.get(jobId) !== undefined;
       const entry = await kv.get(jobId);
       return entry !== null && entry.operation === "PUT";
     },

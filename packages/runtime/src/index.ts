@@ -11,3 +11,4 @@ export * from "./lifecycle.js";
 export * from "./publish.js";
 export * from "./cancellations.js";
 export * from "./job-queue.js";
+export * from "./kv-mirror.js";

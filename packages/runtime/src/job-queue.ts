@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Bucket, QueueEntry } from "@trainyard/contracts";
+import { mirrorKv, type KvMirror } from "./kv-mirror.js";
 import { openKv } from "./stores.js";
 
 const RANK = { high: 0, normal: 1, low: 2 } as const;
@@ -25,15 +26,25 @@ export interface JobQueue {
   /** Replaces an entry if it is still at `revision`; false when someone changed it first. */
   update(entry: QueueEntry, revision: number): Promise<boolean>;
   remove(jobId: string, revision?: number): Promise<boolean>;
+  stop(): void;
 }
 
-export async function openJobQueue(nc: NatsConnection): Promise<JobQueue> {
+/**
+ * Opens the queue. With `mirror`, `list` reads an in-memory copy kept by a watch (the
+ * scheduler, which lists on every round); otherwise it reads the bucket each time.
+ */
+export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean } = {}): Promise<JobQueue> {
   const kv = await openKv(nc, Bucket.queue);
+  const parse = (raw: unknown) => {
+    const entry = QueueEntry.safeParse(raw);
+    return entry.success ? entry.data : null;
+  };
+  const mirror: KvMirror<QueueEntry> | null = opts.mirror ? await mirrorKv(kv, parse) : null;
   const read = async (key: string): Promise<StoredEntry | null> => {
     const found = await kv.get(key);
     if (!found || found.operation !== "PUT") return null;
-    const entry = QueueEntry.safeParse(found.json());
-    return entry.success ? { entry: entry.data, revision: found.revision } : null;
+    const entry = parse(found.json());
+    return entry ? { entry, revision: found.revision } : null;
   };
   return {
     async enqueue(entry) {
@@ -47,9 +58,13 @@ export async function openJobQueue(nc: NatsConnection): Promise<JobQueue> {
     },
     async list() {
       const out: StoredEntry[] = [];
-      for await (const key of await kv.keys()) {
-        const stored = await read(key);
-        if (stored) out.push(stored);
+      if (mirror) {
+        for (const [, { value, revision }] of mirror.entries()) out.push({ entry: value, revision });
+      } else {
+        for await (const key of await kv.keys()) {
+          const stored = await read(key);
+          if (stored) out.push(stored);
+        }
       }
       const waiting = out.filter((s) => s.entry.placement === null).sort((a, b) => queueOrder(a.entry, b.entry));
       return [...waiting, ...out.filter((s) => s.entry.placement !== null)];
@@ -64,6 +79,7 @@ export async function openJobQueue(nc: NatsConnection): Promise<JobQueue> {
         throw err;
       }
     },
+    stop: () => mirror?.stop(),
     async remove(jobId, revision) {
       try {
         await kv.delete(jobId, revision === undefined ? undefined : { previousSeq: revision });

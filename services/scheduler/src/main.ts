@@ -44,9 +44,9 @@ await runService("scheduler", Env, async (env, log) => {
     ackWaitMs: 30_000,
   });
   const [queue, cluster, cancellations, artifacts, leaderKv] = await Promise.all([
-    openJobQueue(nc),
-    openCluster(nc),
-    openCancellations(nc),
+    openJobQueue(nc, { mirror: true }),
+    openCluster(nc, { mirror: true }),
+    openCancellations(nc, { mirror: true }),
     openObjectStore(nc, Bucket.artifacts),
     openKv(nc, Bucket.schedulerLeader),
   ]);
@@ -86,6 +86,8 @@ await runService("scheduler", Env, async (env, log) => {
     consumer: Consumer.scheduler,
     schema: DatasetReady,
     log,
+    // arrival order is the stream sequence, not the order of ingestion, so ingest in parallel
+    concurrency: 32,
     handle: async (job, delivery) => {
       const outcome = await enqueueJob(deps, job, delivery.streamSequence);
       runRound();
@@ -111,6 +113,8 @@ await runService("scheduler", Env, async (env, log) => {
       await Promise.all([intake.stop(), releases.stop()]);
       await round;
       await leadership.stop();
+      queue.stop();
+      cluster.stop();
       await nc.drain();
     },
   };

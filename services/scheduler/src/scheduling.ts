@@ -4,6 +4,7 @@ import {
   type JobAssignment,
   type JobEvent,
   type QueueEntry,
+  type Slot,
   type SlotLease,
 } from "@trainyard/contracts";
 import { ack, type JobQueue, type Logger, type Outcome, type StoredEntry } from "@trainyard/runtime";
@@ -60,19 +61,27 @@ export interface RoundResult {
   requeued: string[];
 }
 
+/** Placements written at once within a round; each is still a chain of compare-and-sets. */
+const PLACEMENT_CONCURRENCY = 32;
+
 /**
  * One scheduling round, run by the leader only: jobs whose agent is gone go back to waiting
- * (to resume from their last checkpoint), then waiting jobs are placed in queue order on free
- * slots. Every change is a compare-and-set (slot leases by create, queue entries by revision),
- * so even two replicas that both believe they lead can never place a job twice or fill a
- * slot twice.
+ * (to resume from their last checkpoint), then waiting jobs are matched to free slots in queue
+ * order (in memory) and the placements written. Every write is a compare-and-set (slot leases by
+ * create, queue entries by revision), so even two replicas that both believe they lead can never
+ * place a job twice or fill a slot twice; the lead itself is confirmed before each round.
  */
 export async function scheduleRound(deps: SchedulingDeps): Promise<RoundResult> {
   const result: RoundResult = { placed: [], requeued: [] };
-  if (!deps.leadership.isLeader()) return result;
+  if (!deps.leadership.isLeader() || !(await deps.leadership.confirm())) return result;
   const agents = await deps.cluster.agents();
   const alive = new Set(agents.map((a) => a.agent_id));
   const leases = await deps.cluster.leases();
+  const plan: Array<{ stored: StoredEntry; lease: SlotLease; slot: Slot }> = [];
+  // once every slot is planned, the rest of the queue only needs its lost and cancelled jobs seen to
+  let freeSlots = agents
+    .filter((a) => !a.draining)
+    .reduce((n, a) => n + a.slots.filter((slot) => !leases.has(slotKey(a.agent_id, slot.index))).length, 0);
   for (const stored of await deps.queue.list()) {
     const { entry } = stored;
     if (entry.placement) {
@@ -85,50 +94,69 @@ export async function scheduleRound(deps: SchedulingDeps): Promise<RoundResult> 
       deps.log.info({ job_id: entry.job.job_id }, "cancelled job left the queue");
       continue;
     }
+    if (freeSlots === 0) continue;
     const choice = pickSlot(agents, leases, {
       device: entry.job.resources?.device,
       memoryGb: entry.job.resources?.max_memory_gb,
     });
     if (!choice) continue;
-    if (!(await deps.leadership.confirm())) return result;
     const lease: SlotLease = {
       job_id: entry.job.job_id,
       agent_id: choice.agentId,
       slot_index: choice.slot.index,
       assigned_at: deps.now().toISOString(),
     };
-    if (!(await deps.cluster.claim(lease))) continue;
-    const placed: QueueEntry = {
-      ...entry,
-      placement: { agent_id: lease.agent_id, slot: choice.slot, assigned_at: lease.assigned_at },
-    };
-    if (!(await deps.queue.update(placed, stored.revision))) {
-      await deps.cluster.releaseSlot(lease.agent_id, lease.slot_index);
-      continue;
-    }
     leases.set(slotKey(lease.agent_id, lease.slot_index), lease);
-    await announce(deps, placed);
-    result.placed.push(entry.job.job_id);
+    plan.push({ stored, lease, slot: choice.slot });
+    freeSlots--;
+  }
+  for (let i = 0; i < plan.length; i += PLACEMENT_CONCURRENCY) {
+    const batch = plan.slice(i, i + PLACEMENT_CONCURRENCY);
+    const placed = await Promise.all(batch.map((p) => place(deps, p.stored, p.lease, p.slot)));
+    result.placed.push(...placed.filter((id): id is string => id !== null));
   }
   return result;
+}
+
+/** Claims the slot, then moves the entry to placed; undoes the claim when the entry changed first. */
+async function place(deps: SchedulingDeps, stored: StoredEntry, lease: SlotLease, slot: Slot): Promise<string | null> {
+  if (!(await deps.cluster.claim(lease))) return null;
+  const placed: QueueEntry = {
+    ...stored.entry,
+    placement: { agent_id: lease.agent_id, slot, assigned_at: lease.assigned_at },
+  };
+  if (!(await deps.queue.update(placed, stored.revision))) {
+    await deps.cluster.releaseSlot(lease.agent_id, lease.slot_index);
+    return null;
+  }
+  await announce(deps, placed);
+  return lease.job_id;
 }
 
 async function announce(deps: SchedulingDeps, entry: QueueEntry): Promise<void> {
   const placement = entry.placement;
   if (!placement) return;
   const jobId = entry.job.job_id;
-  await deps.publishAssignment({
-    ...entry.job,
-    agent_id: placement.agent_id,
-    slot: placement.slot,
-    assigned_at: placement.assigned_at,
-    attempt: entry.attempt,
-    resume_from: entry.resume_from,
-  });
-  await deps.publishEvent(
-    { type: "assigned", job_id: jobId, at: placement.assigned_at, agent_id: placement.agent_id, slot: placement.slot },
-    `${jobId}:assigned:${entry.attempt}`,
-  );
+  await Promise.all([
+    deps.publishAssignment({
+      ...entry.job,
+      agent_id: placement.agent_id,
+      slot: placement.slot,
+      assigned_at: placement.assigned_at,
+      attempt: entry.attempt,
+      resume_from: entry.resume_from,
+    }),
+    deps.publishEvent(
+      {
+        type: "assigned",
+        job_id: jobId,
+        at: placement.assigned_at,
+        agent_id: placement.agent_id,
+        slot: placement.slot,
+      },
+      `${jobId}:assigned:${entry.attempt}`,
+    ),
+  ]);
   deps.log.info(
     { job_id: jobId, agent_id: placement.agent_id, slot: placement.slot.index, attempt: entry.attempt },
     "job assigned",

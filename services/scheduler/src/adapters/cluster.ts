@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AgentHeartbeat, Bucket, SlotLease } from "@trainyard/contracts";
-import { openKv, type KV } from "@trainyard/runtime";
+import { AGENT_HEARTBEAT_TTL_MS, mirrorKv, openKv, type KV } from "@trainyard/runtime";
 import { slotKey } from "../slot-picker.js";
 
 /** The scheduler's view of the cluster: live agents (their heartbeats) and slot leases. */
@@ -13,25 +13,49 @@ export interface Cluster {
   release(jobId: string): Promise<boolean>;
   /** Frees one slot (a claim that lost its race for the queue entry). */
   releaseSlot(agentId: string, slotIndex: number): Promise<void>;
+  stop(): void;
 }
 
-export async function openCluster(nc: NatsConnection): Promise<Cluster> {
+/**
+ * Opens the cluster view. With `mirror` (the scheduler service), agents and leases are kept in
+ * memory by watches, so a scheduling round reads nothing over the network; an agent counts as
+ * alive while its last heartbeat is younger than the bucket's TTL. Without it, every call reads
+ * the buckets.
+ */
+export async function openCluster(nc: NatsConnection, opts: { mirror?: boolean } = {}): Promise<Cluster> {
   const agents = await openKv(nc, Bucket.agents);
   const leases = await openKv(nc, Bucket.assignments);
+  const parseBeat = (raw: unknown) => {
+    const beat = AgentHeartbeat.safeParse(raw);
+    return beat.success ? beat.data : null;
+  };
+  const parseLease = (raw: unknown) => {
+    const lease = SlotLease.safeParse(raw);
+    return lease.success ? lease.data : null;
+  };
+  const agentMirror = opts.mirror ? await mirrorKv(agents, parseBeat) : null;
+  const leaseMirror = opts.mirror ? await mirrorKv(leases, parseLease) : null;
   const readLeases = async () => {
     const out = new Map<string, SlotLease>();
-    for (const [key, value] of await readAll(leases)) {
-      const lease = SlotLease.safeParse(value);
-      if (lease.success) out.set(key, lease.data);
-    }
+    const all = leaseMirror
+      ? leaseMirror.entries().map(([key, { value }]) => [key, value] as const)
+      : (await readAll(leases)).map(([key, raw]) => [key, parseLease(raw)] as const);
+    for (const [key, lease] of all) if (lease) out.set(key, lease);
     return out;
   };
   return {
     async agents() {
+      if (agentMirror) {
+        const now = Date.now();
+        return agentMirror
+          .entries()
+          .map(([, { value }]) => value)
+          .filter((beat) => now - Date.parse(beat.seen_at) < AGENT_HEARTBEAT_TTL_MS);
+      }
       const out: AgentHeartbeat[] = [];
-      for (const [, value] of await readAll(agents)) {
-        const beat = AgentHeartbeat.safeParse(value);
-        if (beat.success) out.push(beat.data);
+      for (const [, raw] of await readAll(agents)) {
+        const beat = parseBeat(raw);
+        if (beat) out.push(beat);
       }
       return out;
     },
@@ -57,6 +81,10 @@ export async function openCluster(nc: NatsConnection): Promise<Cluster> {
         }
       }
       return released;
+    },
+    stop() {
+      agentMirror?.stop();
+      leaseMirror?.stop();
     },
   };
 }
