@@ -26,7 +26,7 @@ export async function mirrorKv<T>(kv: KV, parse: (raw: unknown) => T | null): Pr
         state.delete(entry.key);
         continue;
       }
-      let value: T | null = null;
+      let value: T | null;
       try {
         value = parse(entry.json());
       } catch {
