@@ -41,7 +41,7 @@ check format pnpm format:check
 check contracts-generated pnpm --filter @trainyard/contracts check:generated
 check dashboard-ui-types pnpm --filter @trainyard/dashboard check:ui
 check ruff .venv/bin/ruff check python-trainer
-check mypy .venv/bin/mypy python-trainer/src
+check mypy .venv/bin/mypy --config-file python-trainer/pyproject.toml python-trainer/src
 
 step "unit and integration tests (real nats-server and FerretDB)"
 mapfile -t suites < <(find packages services -path '*/node_modules' -prune -o -path '*/dist/*' -name '*.test.js' -print | sort)
