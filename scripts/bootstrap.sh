@@ -25,6 +25,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# --- Debian's Chromium for the dashboard's browser tests (playwright-core drives it; no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  log "apt-get install chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 # --- Go-built servers: NATS (JetStream) and FerretDB (Mongo wire protocol over SQLite).
 go_tool() { # name module version
   local name=$1 module=$2 version=$3 stamp=".tools/bin/.$1.version"

@@ -110,6 +110,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       API_SECRET: apiSecret,
       DOWNLOAD_URL_SECRET: randomBytes(24).toString("base64url"),
       PUBLIC_BASE_URL: gatewayUrl,
+      // the dashboard's cancel button calls the gateway server-side with this token
+      GATEWAY_URL: gatewayUrl,
+      GATEWAY_API_TOKEN: apiSecret,
       GATEWAY_PORT: String(gatewayPort),
       DASHBOARD_PORT: String(dashboardPort),
       OUTBOUND_ALLOW_PRIVATE: opts.allowPrivateUrls === false ? "false" : "true",

@@ -1,163 +1,150 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { request } from "node:http";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { JOBS_COLLECTION, PROJECTION_DB, type ApiError, type JobRecord } from "@trainyard/contracts";
-import { connectNats, createLogger, publishJobEvent } from "@trainyard/runtime";
-import { startFerret, startNats, type Supervised } from "@trainyard/stack";
-import { MongoClient } from "mongodb";
-import { WebSocket } from "ws";
-import { DEFAULT_UI_DIR, startDashboard, type Dashboard } from "./dashboard.js";
+import {
+  Bucket,
+  CALLBACK_DELIVERIES_COLLECTION,
+  CALLBACK_OUTBOX_COLLECTION,
+  JOBS_COLLECTION,
+  newJobRecord,
+  type AgentHeartbeat,
+  type ApiError,
+  type CallbackDelivery,
+} from "@trainyard/contracts";
+import { openKv, publishJobEvent } from "@trainyard/runtime";
+import type { Dashboard } from "./dashboard.js";
 import { epochEvent, happyPath, queuedJob } from "./job-fixtures.js";
-import type { JobDetail, JobList, LiveMessage } from "./job-wire.js";
+import type { JobDetail, JobList, Overview, ServerMessage, SessionInfo } from "./job-wire.js";
+import { AGENTS_COLLECTION, EPOCHS_COLLECTION, type ProjectedJob } from "./projected-job.js";
+import { http, openFeed, startInfra, until, type FeedRecorder, type Infra } from "./testing/live-fixture.js";
 
-const DEADLINE_MS = 20_000;
+const TOKEN = "operator-token-for-tests-0123";
+const GATEWAY_TOKEN = "gateway-token-for-tests-0123";
+const DOWNLOAD_SECRET = "download-secret-for-tests-0123";
 
-/** Collects the /ws feed and resolves waits as soon as a matching message is there. */
-class FeedRecorder {
-  readonly messages: LiveMessage[] = [];
-  #waiters: Array<() => void> = [];
+type Of<T extends ServerMessage["type"]> = Extract<ServerMessage, { type: T }>;
+const is =
+  <T extends ServerMessage["type"]>(type: T, match: (m: Of<T>) => boolean = () => true) =>
+  (m: ServerMessage): m is Of<T> =>
+    m.type === type && match(m as Of<T>);
 
-  constructor(readonly socket: WebSocket) {
-    socket.on("message", (data) => {
-      this.messages.push(JSON.parse((data as Buffer).toString("utf8")) as LiveMessage);
-      for (const wake of this.#waiters) wake();
-    });
-  }
-
-  waitFor(what: string, match: (m: LiveMessage) => boolean): Promise<LiveMessage> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = this.messages.find(match);
-        if (!found) return false;
-        clearTimeout(timer);
-        this.#waiters = this.#waiters.filter((w) => w !== wake);
-        resolve(found);
-        return true;
-      };
-      const wake = () => void check();
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== wake);
-        reject(
-          new Error(
-            `no ${what} on /ws within ${DEADLINE_MS} ms; got ${JSON.stringify(this.messages.map((m) => m.type))}`,
-          ),
-        );
-      }, DEADLINE_MS);
-      if (!check()) this.#waiters.push(wake);
-    });
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined>): Promise<T> {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== null && value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${DEADLINE_MS} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** A raw GET, so paths reach the server exactly as written (fetch would normalize `..`). */
-function get(url: string, path: string, method = "GET"): Promise<{ status: number; type: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url + path, { method }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"]), body }));
-    });
-    req.on("error", reject);
-    req.end();
+/** Stands in for the gateway's DELETE /api/v1/jobs/{id}: records the call, marks the job as the gateway does. */
+async function startGatewayStandIn(infra: Infra) {
+  const calls: Array<{ method: string; url: string; authorization: string | undefined }> = [];
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    calls.push({ method: req.method ?? "", url: req.url ?? "", authorization: req.headers.authorization });
+    const jobId = /^\/api\/v1\/jobs\/([^/]+)$/.exec(req.url ?? "")?.[1] ?? "";
+    void infra.db
+      .collection<ProjectedJob>(JOBS_COLLECTION)
+      .updateOne({ _id: jobId }, { $set: { status: "cancelled", finished_at: new Date(), eta_seconds: null } })
+      .then(() => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ job_id: jobId, status: "cancelled", message: "Job cancelled successfully" }));
+      });
   });
-}
-
-function openFeed(url: string, origin?: string): Promise<FeedRecorder> {
-  const socket = new WebSocket(`${url.replace(/^http/, "ws")}/ws`, origin ? { origin } : {});
-  const feed = new FeedRecorder(socket);
-  return new Promise((resolve, reject) => {
-    socket.once("open", () => resolve(feed));
-    socket.once("error", reject);
-    socket.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
-  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, calls, close: () => server.close() };
 }
 
 describe("dashboard against real NATS JetStream and FerretDB", () => {
-  let dir = "";
-  const infra: Supervised[] = [];
-  const infraLog: string[] = [];
-  let dashboard: Dashboard | undefined;
-  let mongo: MongoClient | undefined;
-  let nc: NatsConnection | undefined;
-  let js: JetStreamClient;
+  let infra: Infra;
+  let dashboard: Dashboard;
+  let gateway: Awaited<ReturnType<typeof startGatewayStandIn>>;
+  let cookie = "";
   const jobId = randomUUID();
-  const jobs = () => mongo!.db(PROJECTION_DB).collection<JobRecord>(JOBS_COLLECTION);
+  const jobs = () => infra.db.collection<ProjectedJob>(JOBS_COLLECTION);
+  const authed = (extra: Record<string, string> = {}) => ({ cookie, ...extra });
+  const feed = () => openFeed(dashboard.url, { cookie });
+  const publish = (events: ReturnType<typeof happyPath>, tag: string) =>
+    Promise.all(events.map((e, i) => publishJobEvent(infra.js, e, `${e.job_id}-${tag}-${i}`)));
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "trainyard-dashboard-"));
-    const sink = (name: string, line: string) => infraLog.push(`${name} | ${line}`);
-    const nats = await startNats(join(dir, "nats"), sink);
-    infra.push(nats.process);
-    const ferret = await startFerret(join(dir, "ferret"), sink);
-    infra.push(ferret.process);
-    // The root build builds the UI before the tests; build it here only when run on its own.
-    if (!existsSync(join(DEFAULT_UI_DIR, "index.html"))) {
-      const pkg = dirname(DEFAULT_UI_DIR);
-      execFileSync(
-        process.execPath,
-        [join(pkg, "node_modules/vite/bin/vite.js"), "build", "--config", "vite.config.js", "--logLevel", "warn"],
-        { cwd: pkg },
-      );
-    }
-    mongo = await MongoClient.connect(ferret.url);
-    dashboard = await startDashboard({
-      natsUrl: nats.url,
-      mongoUrl: ferret.url,
-      host: "127.0.0.1",
-      port: 0,
-      log: createLogger("dashboard", "warn"),
+    infra = await startInfra();
+    gateway = await startGatewayStandIn(infra);
+    dashboard = await infra.start({
+      token: TOKEN,
+      gateway: { url: gateway.url, token: GATEWAY_TOKEN },
+      downloads: { publicBaseUrl: "http://gateway.example", secret: DOWNLOAD_SECRET },
+      appUrlTemplate: "https://app.example/training/{job_id}",
+      live: { deliveryPollMs: 100 },
     });
-    nc = await connectNats(nats.url, "dashboard-test");
-    js = jetstream(nc);
   });
 
   after(async () => {
-    await dashboard?.stop();
-    await nc?.drain();
-    await mongo?.close();
-    for (const proc of infra.reverse()) await proc.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    gateway?.close();
+    await infra?.stop();
   });
 
-  it("projects a job's events into its document and pushes every change over /ws in order", async () => {
-    // as the gateway does at POST time
-    await jobs().insertOne(queuedJob(jobId, new Date()));
-    const feed = await openFeed(dashboard!.url);
-    const snapshot = await feed.waitFor("snapshot", (m) => m.type === "snapshot");
-    assert.equal(feed.messages[0]?.type, "snapshot", "the snapshot comes first");
-    assert.equal(snapshot.type === "snapshot" && snapshot.jobs.find((j) => j.job_id === jobId)?.status, "queued");
-    assert.ok(snapshot.counts.queued >= 1, "the counts include the queued job");
+  it("refuses the API, the live feed and the progress stream until the operator logs in", async () => {
+    assert.equal((await http(dashboard.url, "/api/overview")).status, 401);
+    assert.equal((await http(dashboard.url, `/stream/progress/${jobId}`)).status, 401);
+    await assert.rejects(openFeed(dashboard.url), /upgrade refused: 401/);
+    const anonymous = JSON.parse((await http(dashboard.url, "/api/session")).body) as SessionInfo;
+    assert.deepEqual(anonymous, {
+      auth_required: true,
+      authenticated: false,
+      can_cancel: false,
+      can_download: false,
+      app_url_template: null,
+    });
 
-    // An event for a job without a document is skipped, not retried forever: later ones still flow.
-    await publishJobEvent(js, epochEvent(randomUUID(), 1, 50), randomUUID());
-    const events = happyPath(jobId);
-    for (const [i, event] of events.entries()) await publishJobEvent(js, event, `${jobId}-${i}`);
+    const login = (token: string, headers: Record<string, string> = {}) =>
+      http(dashboard.url, "/api/session", {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify({ token }),
+      });
+    assert.equal((await login("not-the-token")).status, 401);
+    assert.equal((await login(TOKEN, { origin: "http://evil.example" })).status, 403);
+    const ok = await login(TOKEN);
+    assert.equal(ok.status, 204);
+    const setCookie = String(ok.headers["set-cookie"]);
+    assert.match(setCookie, /HttpOnly; SameSite=Strict/);
+    assert.ok(!setCookie.includes(TOKEN), "the cookie does not hold the token");
+    cookie = setCookie.split(";")[0] ?? "";
 
-    await feed.waitFor(
-      "the completed job",
-      (m) => m.type === "job" && m.job.job_id === jobId && m.job.status === "completed",
+    const session = JSON.parse((await http(dashboard.url, "/api/session", { headers: authed() })).body) as SessionInfo;
+    assert.deepEqual(session, {
+      auth_required: true,
+      authenticated: true,
+      can_cancel: true,
+      can_download: true,
+      app_url_template: "https://app.example/training/{job_id}",
+    });
+    const page = await http(dashboard.url, "/", { headers: authed() });
+    assert.ok(!page.body.includes(GATEWAY_TOKEN) && !page.body.includes(DOWNLOAD_SECRET), "no secret in the page");
+  });
+
+  it("projects a job's events and pushes them in order: summaries to all, details and epochs to followers", async () => {
+    // as the gateway inserts it at POST time
+    await jobs().insertOne(
+      newJobRecord({ job_id: jobId, model_config: queuedJob(jobId).model_config, now: new Date() }) as ProjectedJob,
     );
-    const updates = feed.messages.flatMap((m) => (m.type === "job" && m.job.job_id === jobId ? [m.job] : []));
+    const overview = await feed();
+    const first = await overview.waitFor("overview", is("overview"));
+    assert.equal(overview.messages[0]?.type, "overview", "the overview comes first");
+    assert.equal(first.overview.jobs.find((j) => j.job_id === jobId)?.status, "queued");
+    assert.ok(first.overview.counts.queued >= 1);
+
+    const page = await feed();
+    page.send({ type: "subscribe", job_id: jobId });
+    const snapshot = await page.waitFor("job snapshot", is("job_snapshot"));
+    assert.equal(snapshot.job.job_id, jobId);
+    assert.deepEqual(snapshot.points, []);
+    assert.deepEqual(snapshot.deliveries, [], "no callbacks yet");
+
+    // An event for a job without a document is retried briefly, then skipped: later ones still flow.
+    await publishJobEvent(infra.js, epochEvent(randomUUID(), 1, 50), randomUUID());
+    await publish(happyPath(jobId), "live");
+    await overview.waitFor(
+      "completed summary",
+      is("job", (m) => m.job.job_id === jobId && m.job.status === "completed"),
+    );
+    const summaries = overview.messages.filter(is("job", (m) => m.job.job_id === jobId));
     assert.deepEqual(
-      updates.map((j) => [j.status, j.phase, j.progress]),
+      summaries.map((m) => [m.job.status, m.job.phase, m.job.progress]),
       [
         ["queued", "downloading", 5],
         ["queued", "downloading", 5],
@@ -168,93 +155,297 @@ describe("dashboard against real NATS JetStream and FerretDB", () => {
       ],
       "one update per event, in publication order",
     );
-    assert.equal(updates[1]?.agent_id, "gpu-host-1");
-    const seqs = updates.map((j) => j.last_event_seq);
-    assert.deepEqual(
-      [...seqs].sort((a, b) => a - b),
-      seqs,
-      "sequences increase",
+    assert.ok(summaries[2]?.counts && summaries[5]?.counts, "counts travel with status changes");
+    assert.equal(summaries[3]?.counts, undefined, "and only then");
+    assert.ok(!overview.messages.some((m) => m.type === "epoch"), "the overview does not get epochs");
+
+    await page.waitFor(
+      "completed detail",
+      is("job_detail", (m) => m.job.status === "completed"),
     );
-    const last = updates.at(-1)!;
-    assert.equal(typeof last.finished_at, "string", "dates travel as ISO strings");
-    assert.equal(last.history.length, 2);
-    assert.ok(!("_id" in last), "the wire names the id job_id");
+    const epochs = page.messages.filter(is("epoch"));
+    assert.deepEqual(
+      epochs.map((m) => [m.point.epoch, m.point.mAP50, m.point.precision]),
+      [
+        [1, 0.4, 0.7],
+        [2, 0.8, 0.7],
+      ],
+    );
+    const detail = page.messages.filter(is("job_detail")).at(-1)!.job;
+    assert.deepEqual(detail.files, ["model", "logs", "results_csv", "confusion_matrix", "f1_curve"]);
+    assert.equal(detail.final_metrics?.best_epoch, 2);
 
     const doc = await jobs().findOne({ _id: jobId });
     assert.equal(doc?.status, "completed");
-    assert.equal(doc?.progress, 100);
-    assert.deepEqual(
-      doc?.history.map((p) => p.epoch),
-      [1, 2],
-    );
-    assert.equal(doc?.final_metrics?.best_epoch, 2);
-    assert.equal(doc?.model_object, `${jobId}/best.pt`);
-    assert.equal(doc?.dataset_info?.total_images, 12);
-    assert.ok(doc?.started_at instanceof Date && doc.finished_at instanceof Date);
-    assert.equal(doc?.last_event_seq, last.last_event_seq);
-    feed.socket.close();
+    assert.equal(doc?.artifacts?.training_logs, `${jobId}/logs.txt`);
+    assert.equal(await infra.db.collection(EPOCHS_COLLECTION).countDocuments({ job_id: jobId }), 2);
+    overview.close();
+    page.close();
   });
 
   it("a late event does not reopen a finished job", async () => {
     const before = await jobs().findOne({ _id: jobId });
-    await publishJobEvent(js, epochEvent(jobId, 1, 50), randomUUID());
+    await publishJobEvent(infra.js, epochEvent(jobId, 1, 50), randomUUID());
     const after = await until("the late event to be consumed", async () => {
       const doc = await jobs().findOne({ _id: jobId });
       return doc && doc.last_event_seq > before!.last_event_seq ? doc : null;
     });
-    assert.equal(after.status, "completed");
-    assert.equal(after.progress, 100);
-    assert.equal(after.history.length, 2);
+    assert.deepEqual([after.status, after.progress, after.current_epoch], ["completed", 100, 2]);
   });
 
-  it("answers /api/jobs, /api/jobs/:id and /healthz", async () => {
-    const list = await get(dashboard!.url, "/api/jobs");
-    assert.equal(list.status, 200);
-    assert.match(list.type, /^application\/json/);
-    const body = JSON.parse(list.body) as JobList;
-    assert.equal(body.jobs.find((j) => j.job_id === jobId)?.status, "completed");
-    assert.equal(body.counts.completed, 1);
+  it("a page that reconnects resumes: it gets only the history rows after the sequence it has", async () => {
+    const page = await feed();
+    page.send({ type: "subscribe", job_id: jobId });
+    const full = await page.waitFor("full snapshot", is("job_snapshot"));
+    const firstSeq = full.points[0]!.seq;
+    page.send({ type: "unsubscribe", job_id: jobId });
+    page.send({ type: "subscribe", job_id: jobId, since_seq: firstSeq });
+    const resumed = await page.waitFor(
+      "resumed snapshot",
+      is("job_snapshot", (m) => m.since_seq === firstSeq),
+    );
+    assert.deepEqual(
+      resumed.points.map((p) => p.epoch),
+      [2],
+    );
+    page.send({ type: "subscribe", job_id: randomUUID() });
+    await page.waitFor("missing job", is("job_missing"));
+    page.close();
+  });
 
-    const one = await get(dashboard!.url, `/api/jobs/${jobId}`);
-    assert.equal(one.status, 200);
-    const detail = JSON.parse(one.body) as JobDetail;
+  it("answers the REST reads and /healthz", async () => {
+    const list = JSON.parse((await http(dashboard.url, "/api/jobs", { headers: authed() })).body) as JobList;
+    assert.equal(list.jobs.find((j) => j.job_id === jobId)?.status, "completed");
+    const overview = JSON.parse((await http(dashboard.url, "/api/overview", { headers: authed() })).body) as Overview;
+    assert.equal(overview.counts.completed, 1);
+    assert.equal(overview.typical_job_seconds, 60, "learned from the completed job");
+    const detail = JSON.parse(
+      (await http(dashboard.url, `/api/jobs/${jobId}`, { headers: authed() })).body,
+    ) as JobDetail;
     assert.equal(detail.model_config.base_model, "yolov8n.pt");
-    assert.equal(detail.history.length, 2);
+    const epochs = await http(dashboard.url, `/api/jobs/${jobId}/epochs`, { headers: authed() });
+    assert.equal((JSON.parse(epochs.body) as { points: unknown[] }).points.length, 2);
 
-    const missing = await get(dashboard!.url, `/api/jobs/${randomUUID()}`);
+    const missing = await http(dashboard.url, `/api/jobs/${randomUUID()}`, { headers: authed() });
     assert.equal(missing.status, 404);
     assert.equal((JSON.parse(missing.body) as ApiError).code, "JOB_NOT_FOUND");
-    assert.equal((await get(dashboard!.url, "/api/jobs/not-a-uuid")).status, 404);
-
-    const health = await get(dashboard!.url, "/healthz");
-    assert.equal(health.status, 200);
+    assert.equal((await http(dashboard.url, "/api/jobs/not-a-uuid", { headers: authed() })).status, 404);
+    assert.equal((await http(dashboard.url, "/api/jobs", { method: "POST", headers: authed() })).status, 405);
+    const health = await http(dashboard.url, "/healthz");
     assert.deepEqual(JSON.parse(health.body), { status: "ok", mongo: true, nats: true });
   });
 
-  it("serves the built UI for / and /jobs/:id, its assets with their types, and nothing outside it", async () => {
-    const home = await get(dashboard!.url, "/");
-    assert.equal(home.status, 200);
-    assert.match(home.type, /^text\/html/);
-    assert.match(home.body, /<div id="app"><\/div>/);
-    const page = await get(dashboard!.url, `/jobs/${jobId}`);
-    assert.equal(page.body, home.body, "/jobs/:id is the same single-page app");
+  it("hands out downloads as short-lived signed gateway links", async () => {
+    const model = await http(dashboard.url, `/api/jobs/${jobId}/files/model`, { headers: authed() });
+    assert.equal(model.status, 302);
+    assert.match(
+      String(model.headers.location),
+      new RegExp(`^http://gateway\\.example/models/${jobId}\\.pt\\?expires=\\d+&signature=`),
+    );
+    const logs = await http(dashboard.url, `/api/jobs/${jobId}/files/logs`, { headers: authed() });
+    assert.match(String(logs.headers.location), new RegExp(`/artifacts/${jobId}/logs\\.txt\\?`));
+    const f1 = await http(dashboard.url, `/api/jobs/${jobId}/files/f1_curve`, { headers: authed() });
+    assert.match(String(f1.headers.location), new RegExp(`/artifacts/${jobId}/f1_curve\\.png\\?`));
+    assert.equal((await http(dashboard.url, `/api/jobs/${jobId}/files/pr_curve`, { headers: authed() })).status, 404);
+    assert.equal((await http(dashboard.url, `/api/jobs/${jobId}/files/secrets`, { headers: authed() })).status, 404);
+    assert.equal((await http(dashboard.url, `/api/jobs/${jobId}/files/model`)).status, 401);
+  });
 
+  it("pushes a followed job's callback delivery log when the notifier writes it", async () => {
+    const page = await feed();
+    page.send({ type: "subscribe", job_id: jobId });
+    await page.waitFor("snapshot", is("job_snapshot"));
+    const now = new Date();
+    const delivery: CallbackDelivery = {
+      _id: `${jobId}:42`,
+      job_id: jobId,
+      seq: 42,
+      type: "training_completed",
+      status: "retrying",
+      body: "{}",
+      attempts: [{ attempt: 1, at: now, status_code: 503, latency_ms: 12.5, error: null }],
+      failures: 1,
+      reason: null,
+      revision: 2,
+      redelivered_at: null,
+      created_at: now,
+      updated_at: now,
+      next_attempt_at: new Date(now.getTime() + 2000),
+    };
+    const progress: CallbackDelivery = {
+      ...delivery,
+      _id: `${jobId}:7`,
+      seq: 7,
+      type: "training_progress",
+      status: "delivered",
+    };
+    const outbox = infra.db.collection<CallbackDelivery>(CALLBACK_OUTBOX_COLLECTION);
+    const settled = infra.db.collection<CallbackDelivery>(CALLBACK_DELIVERIES_COLLECTION);
+    // the outbox holds what is still to deliver; a settled copy with a lower revision is stale
+    await outbox.insertOne(delivery);
+    await settled.insertMany([{ ...delivery, status: "delivered", revision: 1 }, progress]);
+    const pushed = await page.waitFor(
+      "both deliveries",
+      is("deliveries", (m) => m.job_id === jobId && m.deliveries.length === 2),
+    );
+    assert.deepEqual(
+      pushed.deliveries.map((d) => [d.id, d.type, d.status, d.attempts[0]?.status_code]),
+      [
+        [`${jobId}:7`, "training_progress", "delivered", 503],
+        [`${jobId}:42`, "training_completed", "retrying", 503],
+      ],
+      "both collections, the current copy of each callback, in job order",
+    );
+    await outbox.deleteOne({ _id: delivery._id });
+    await settled.replaceOne({ _id: delivery._id }, { ...delivery, status: "delivered", revision: 3 });
+    const moved = await page.waitFor(
+      "delivered",
+      is("deliveries", (m) => m.deliveries.at(-1)?.status === "delivered"),
+    );
+    assert.equal(moved.deliveries.length, 2);
+    page.close();
+  });
+
+  it("lists agents from the agents bucket with their GPUs, warnings past PRD 10.3, and keeps them in MongoDB", async () => {
+    const overview = await feed();
+    await overview.waitFor("overview", is("overview"));
+    const kv = await openKv(infra.nc, Bucket.agents);
+    const beat: AgentHeartbeat = {
+      agent_id: "hot-host-1",
+      host: "hot-host",
+      slots: [{ index: 0, device: "cuda:0", name: "NVIDIA RTX 4090" }],
+      gpus: [
+        {
+          device: "cuda:0",
+          name: "NVIDIA RTX 4090",
+          utilization_percent: 99,
+          memory_used_bytes: 23.5e9,
+          memory_total_bytes: 24e9,
+          temperature_c: 91,
+        },
+      ],
+      draining: false,
+      started_at: new Date().toISOString(),
+      seen_at: new Date().toISOString(),
+    };
+    await kv.put(beat.agent_id, JSON.stringify(beat));
+    const listed = await overview.waitFor(
+      "agents",
+      is("agents", (m) => m.agents.some((a) => a.agent_id === "hot-host-1")),
+    );
+    const agent = listed.agents.find((a) => a.agent_id === "hot-host-1")!;
+    assert.equal(agent.online, true);
+    assert.deepEqual(agent.gpus[0]?.warnings, ["temperature", "memory"]);
+    // the overview hears first; the collection keeps it for a restarted dashboard
+    await until("the agent's document", async () =>
+      (await infra.db.collection(AGENTS_COLLECTION).countDocuments({ _id: "hot-host-1" } as object)) === 1
+        ? true
+        : null,
+    );
+    await kv.delete(beat.agent_id);
+    await overview.waitFor(
+      "agent offline",
+      is("agents", (m) => m.agents.some((a) => a.agent_id === "hot-host-1" && !a.online)),
+    );
+    overview.close();
+  });
+
+  it("cancels through the gateway with the dashboard's own token, and tells the pages at once", async () => {
+    const queued = randomUUID();
+    await jobs().insertOne({ ...queuedJob(queued), created_at: new Date() });
+    const overview: FeedRecorder = await feed();
+    await overview.waitFor("overview", is("overview"));
+    const cancel = (headers: Record<string, string>) =>
+      http(dashboard.url, `/api/jobs/${queued}/cancel`, { method: "POST", headers: authed(headers), body: "{}" });
+    assert.equal((await cancel({})).status, 415, "a form post cannot cancel");
+    assert.equal((await cancel({ "content-type": "application/json", origin: "http://evil.example" })).status, 403);
+    assert.equal(gateway.calls.length, 0);
+    const res = await cancel({ "content-type": "application/json", origin: dashboard.url });
+    assert.equal(res.status, 200, res.body);
+    assert.deepEqual(gateway.calls, [
+      { method: "DELETE", url: `/api/v1/jobs/${queued}`, authorization: `Bearer ${GATEWAY_TOKEN}` },
+    ]);
+    const pushed = await overview.waitFor(
+      "cancelled",
+      is("job", (m) => m.job.job_id === queued && m.job.status === "cancelled"),
+    );
+    assert.ok(pushed.counts && pushed.counts.cancelled >= 1);
+    overview.close();
+  });
+
+  it("streams PRD 5.3 progress events, then completed, as Server-Sent Events", async () => {
+    const streamed = randomUUID();
+    await jobs().insertOne({ ...queuedJob(streamed), created_at: new Date() });
+    let opened: () => void = () => undefined;
+    const open = new Promise<void>((resolve) => (opened = resolve));
+    const received = http(dashboard.url, `/stream/progress/${streamed}`, { headers: authed(), onResponse: opened });
+    // the stream opens with the job's state; then its run is published
+    await open;
+    await publish(happyPath(streamed), "sse");
+    const res = await received;
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers["content-type"]), /^text\/event-stream/);
+    const events = res.body
+      .split("\n\n")
+      .filter((frame) => frame.includes("event: "))
+      .map((frame) => {
+        const event = /event: (\w+)/.exec(frame)?.[1];
+        const data = JSON.parse(/data: (.*)/.exec(frame)?.[1] ?? "null") as Record<string, unknown>;
+        return { event, data };
+      });
+    assert.equal(events[0]?.event, "progress");
+    assert.deepEqual(
+      events.filter((e) => e.event === "progress").map((e) => e.data.epoch),
+      [null, null, null, 1, 2],
+      "the initial state, downloading, preparing, then each epoch (assigned changes nothing shown)",
+    );
+    const done = events.at(-1);
+    assert.equal(done?.event, "completed", "the stream ends with completed");
+    assert.equal(done?.data.final_mAP50, 0.8);
+    assert.match(String(done?.data.model_url), new RegExp(`/models/${streamed}\\.pt\\?expires=`));
+  });
+
+  it("serves the built UI for / and /jobs/:id with a strict CSP, and nothing outside it", async () => {
+    const home = await http(dashboard.url, "/");
+    assert.equal(home.status, 200, "the page itself is public: it shows the login form");
+    assert.match(String(home.headers["content-type"]), /^text\/html/);
+    assert.match(String(home.headers["content-security-policy"]), /img-src 'self' data: http:\/\/gateway\.example;/);
+    const page = await http(dashboard.url, `/jobs/${jobId}`);
+    assert.equal(page.body, home.body, "/jobs/:id is the same single-page app");
     const script = /src="(\/assets\/[^"]+\.js)"/.exec(home.body)?.[1];
     assert.ok(script, "index.html references a built script");
-    const asset = await get(dashboard!.url, script);
+    const asset = await http(dashboard.url, script);
     assert.equal(asset.status, 200);
-    assert.match(asset.type, /^text\/javascript/);
-
+    assert.match(String(asset.headers["content-type"]), /^text\/javascript/);
     for (const path of ["/../package.json", "/%2e%2e/package.json", "/assets/..%2f..%2fpackage.json", "/nope.js"]) {
-      assert.equal((await get(dashboard!.url, path)).status, 404, path);
+      assert.equal((await http(dashboard.url, path)).status, 404, path);
     }
-    assert.equal((await get(dashboard!.url, "/api/jobs", "POST")).status, 405);
   });
 
   it("refuses a live feed to a page from another origin", async () => {
-    await assert.rejects(openFeed(dashboard!.url, "http://evil.example"), /upgrade refused: 403/);
-    const sameOrigin = await openFeed(dashboard!.url, dashboard!.url);
-    await sameOrigin.waitFor("snapshot", (m) => m.type === "snapshot");
-    sameOrigin.socket.close();
+    await assert.rejects(openFeed(dashboard.url, { cookie, origin: "http://evil.example" }), /upgrade refused: 403/);
+    const same = await openFeed(dashboard.url, { cookie, origin: dashboard.url });
+    await same.waitFor("overview", is("overview"));
+    same.close();
+  });
+
+  it("without DASHBOARD_TOKEN the dashboard is open, and hides what is not configured", async () => {
+    await dashboard.stop();
+    const open = await infra.start();
+    const session = JSON.parse((await http(open.url, "/api/session")).body) as SessionInfo;
+    assert.deepEqual(session, {
+      auth_required: false,
+      authenticated: true,
+      can_cancel: false,
+      can_download: false,
+      app_url_template: null,
+    });
+    assert.equal((await http(open.url, "/api/overview")).status, 200);
+    const cancel = await http(open.url, `/api/jobs/${jobId}/cancel`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    assert.equal(cancel.status, 503);
   });
 });

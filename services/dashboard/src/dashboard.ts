@@ -1,11 +1,23 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { connectNats, ensureStreams, type Logger } from "@trainyard/runtime";
-import { connectJobStore } from "./adapters/job-store.js";
+import { AGENT_HEARTBEAT_TTL_MS, connectNats, ensureStreams, type Logger } from "@trainyard/runtime";
+import { MongoClient } from "mongodb";
+import { Access, LoginLimiter } from "./access.js";
+import { AgentDirectory } from "./agent-directory.js";
+import { openAgentStore } from "./adapters/agent-store.js";
+import { watchAgents } from "./adapters/agent-watch.js";
+import { openDeliveryLog } from "./adapters/delivery-log.js";
+import { gatewayClient } from "./adapters/gateway-client.js";
+import { openJobStore } from "./adapters/job-store.js";
+import { FileLinks } from "./file-links.js";
+import { HealthMonitor } from "./health-monitor.js";
 import { createHttpHandler } from "./http.js";
-import { attachLiveHub } from "./live-hub.js";
-import { startProjector } from "./projector.js";
+import { attachLiveHub, type LiveHubOptions } from "./live-hub.js";
+import { loadOverview } from "./overview.js";
+import { ProgressStreams } from "./progress-stream.js";
+import { DEFAULT_MISSING_JOB, JobCache, startProjector } from "./projector.js";
+import { pageCsp } from "./static-files.js";
 
 export interface DashboardConfig {
   natsUrl: string;
@@ -14,8 +26,20 @@ export interface DashboardConfig {
   /** 0 picks a free port (tests). */
   port: number;
   log: Logger;
+  /** DASHBOARD_TOKEN; null leaves the dashboard open. */
+  token?: string | null;
+  sessionTtlMs?: number;
+  /** Where cancel requests go; null hides the cancel button. */
+  gateway?: { url: string; token: string } | null;
+  /** How download links are signed; null hides the download buttons and plots. */
+  downloads?: { publicBaseUrl: string; secret: string } | null;
+  appUrlTemplate?: string | null;
+  fallbackJobSeconds?: number;
   /** Folder of the built UI; by default `dist-ui/` of this package. */
   uiDir?: string;
+  live?: Partial<LiveHubOptions>;
+  healthIntervalMs?: number;
+  missingJob?: { attempts: number; delayMs: number };
 }
 
 export interface Dashboard {
@@ -26,40 +50,120 @@ export interface Dashboard {
 
 /** The built UI next to the compiled service (`dist/` and `dist-ui/` are siblings). */
 export const DEFAULT_UI_DIR = fileURLToPath(new URL("../dist-ui/", import.meta.url));
+const AGENT_SWEEP_MS = 5_000;
 
 /**
- * Starts the projection consumer, the HTTP server and the live feed. If a step fails, the
- * earlier ones are stopped before the error is rethrown.
+ * Starts the projection consumers, the agents watch, the HTTP server, the live feed and the
+ * progress streams. If a step fails, the earlier ones are stopped before the error is rethrown.
  */
 export async function startDashboard(config: DashboardConfig): Promise<Dashboard> {
   const { log } = config;
-  const stops: Array<() => Promise<void>> = [];
+  const stops: Array<() => Promise<void> | void> = [];
   const stopAll = async () => {
     for (const stop of stops.splice(0).reverse()) {
-      await stop().catch((err: unknown) => log.error({ err }, "stop step failed"));
+      await Promise.resolve(stop()).catch((err: unknown) => log.error({ err }, "stop step failed"));
     }
   };
   try {
-    const store = await connectJobStore(config.mongoUrl, log);
-    stops.push(() => store.close());
+    const mongo = await MongoClient.connect(config.mongoUrl, { serverSelectionTimeoutMS: 10_000 });
+    stops.push(() => mongo.close());
+    const store = await openJobStore(mongo, log);
+    const deliveries = openDeliveryLog(mongo, log);
     const nc = await connectNats(config.natsUrl, "dashboard");
     stops.push(() => nc.drain());
     const jsm = await ensureStreams(nc);
 
-    const server = createServer(
-      createHttpHandler({ store, log, uiDir: config.uiDir ?? DEFAULT_UI_DIR, natsConnected: () => !nc.isClosed() }),
+    const access = new Access({ token: config.token ?? null, sessionTtlMs: config.sessionTtlMs ?? 12 * 3600_000 });
+    if (!access.required) log.warn("DASHBOARD_TOKEN is not set: the dashboard is open to anyone who reaches it");
+    const links = config.downloads ? new FileLinks(config.downloads) : null;
+    const gateway = config.gateway
+      ? gatewayClient({ ...config.gateway, baseUrl: config.gateway.url, timeoutMs: 10_000 })
+      : null;
+
+    // The hub is created with the server below; these forward to it once it exists.
+    const hubRef: { hub?: ReturnType<typeof attachLiveHub> } = {};
+    const health = new HealthMonitor(
+      { mongo: () => store.ping(), nats: () => !nc.isClosed() },
+      (h) => hubRef.hub?.healthChanged(h),
+      config.healthIntervalMs ?? 10_000,
     );
-    const hub = attachLiveHub(server, { store, log });
+    stops.push(() => health.stop());
+    const agents = new AgentDirectory({
+      store: openAgentStore(mongo, log),
+      log,
+      ttlMs: AGENT_HEARTBEAT_TTL_MS,
+      changed: (views) => hubRef.hub?.agentsChanged(views),
+    });
+    await agents.load();
+    const overview = () =>
+      loadOverview({
+        store,
+        agents: () => agents.views(),
+        health: () => health.current,
+        fallbackJobSeconds: config.fallbackJobSeconds ?? 1800,
+      });
+    const streams = new ProgressStreams({ log, modelUrl: (record) => links?.link(record, "model") ?? null });
+
+    const server = createServer(
+      createHttpHandler({
+        store,
+        deliveries,
+        access,
+        loginLimiter: new LoginLimiter(10, 5 * 60_000),
+        overview,
+        health: () => health.refresh(),
+        gateway,
+        links,
+        appUrlTemplate: config.appUrlTemplate ?? null,
+        streams,
+        async refreshJob(jobId) {
+          const record = await store.get(jobId);
+          if (record) await hubRef.hub?.jobChanged(record, true);
+        },
+        log,
+        uiDir: config.uiDir ?? DEFAULT_UI_DIR,
+        csp: pageCsp(links ? new URL(config.downloads?.publicBaseUrl ?? "").origin : null),
+      }),
+    );
+    const liveHub = attachLiveHub(server, {
+      store,
+      deliveries,
+      overview,
+      access,
+      log,
+      ...(config.live ? { options: config.live } : {}),
+    });
+    hubRef.hub = liveHub;
     await listen(server, config.host, config.port);
     stops.push(() => closeServer(server));
-    stops.push(() => hub.close());
+    // Open streams and sockets end before the server closes, which waits for every connection.
+    stops.push(() => liveHub.close());
+    stops.push(() => streams.close());
 
-    const projector = await startProjector({ jsm, js: jsm.jetstream() }, { store, hub, log });
+    const watch = await watchAgents(nc, agents, log);
+    stops.push(() => watch.stop());
+    const sweep = setInterval(() => agents.sweep(), AGENT_SWEEP_MS);
+    sweep.unref();
+    stops.push(() => clearInterval(sweep));
+
+    const projector = await startProjector(
+      { jsm, js: jsm.jetstream() },
+      {
+        store,
+        cache: new JobCache(),
+        log,
+        listeners: [liveHub, { jobChanged: (record) => streams.jobChanged(record), epochRecorded: () => undefined }],
+        missingJob: config.missingJob ?? DEFAULT_MISSING_JOB,
+      },
+    );
     stops.push(() => projector.stop());
 
     const { port } = server.address() as AddressInfo;
     const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
-    log.info({ url }, "dashboard listening");
+    log.info(
+      { url, login: access.required, cancel: gateway !== null, downloads: links !== null },
+      "dashboard listening",
+    );
     return { url, stop: stopAll };
   } catch (err) {
     await stopAll();

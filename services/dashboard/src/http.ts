@@ -1,29 +1,62 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { join } from "node:path";
-import type { ApiError } from "@trainyard/contracts";
 import type { Logger } from "@trainyard/runtime";
 import { z } from "zod";
+import type { Access, LoginLimiter } from "./access.js";
+import type { DeliveryLog } from "./adapters/delivery-log.js";
+import type { GatewayClient } from "./adapters/gateway-client.js";
 import type { JobStore } from "./adapters/job-store.js";
-import { toDetail, toSummary, type JobList } from "./job-wire.js";
-import { SNAPSHOT_LIMIT } from "./live-hub.js";
+import type { FileLinks } from "./file-links.js";
+import { apiError, BodyError, isSecure, readJson, sameOrigin, sendEmpty, sendJson, sendText } from "./http-io.js";
+import {
+  FILE_KINDS,
+  toDeliveryView,
+  toDetail,
+  toPoint,
+  toSummary,
+  type FileKind,
+  type Health,
+  type JobList,
+  type Overview,
+  type SessionInfo,
+} from "./job-wire.js";
+import type { ProgressStreams } from "./progress-stream.js";
 import { resolveStaticPath, sendFile } from "./static-files.js";
 
 export interface HttpDeps {
   store: JobStore;
+  deliveries: DeliveryLog;
+  access: Access;
+  loginLimiter: LoginLimiter;
+  overview(): Promise<Overview>;
+  /** Checks MongoDB and NATS now. */
+  health(): Promise<Health>;
+  /** Null when cancelling is not configured (GATEWAY_URL, GATEWAY_API_TOKEN). */
+  gateway: GatewayClient | null;
+  /** Null when downloads are not configured (DOWNLOAD_URL_SECRET, PUBLIC_BASE_URL). */
+  links: FileLinks | null;
+  appUrlTemplate: string | null;
+  streams: ProgressStreams;
+  /** Tells the browsers about a job the gateway just changed (the projection hears it later). */
+  refreshJob(jobId: string): Promise<void>;
   log: Logger;
   /** Folder of the built UI (vite's outDir). */
   uiDir: string;
-  natsConnected(): boolean;
+  /** Content-Security-Policy of the app's pages. */
+  csp: string;
 }
 
 const JobId = z.uuid();
+const Login = z.object({ token: z.string().min(1).max(1024) });
 /** Pages of the single-page app (PRD 5.1 and 5.2); the browser routes them. */
 const APP_PAGES = [/^\/$/, /^\/jobs\/[^/]+\/?$/];
+const LIST_LIMIT = 100;
 
-/** `/api/jobs`, `/api/jobs/:id`, `/healthz` and the built UI, GET and HEAD only. */
+/** The dashboard's HTTP API, the progress streams and the built UI. */
 export function createHttpHandler(deps: HttpDeps): RequestListener {
   return (req, res) => {
     route(deps, req, res).catch((err: unknown) => {
+      if (err instanceof BodyError) return sendJson(res, err.status, apiError(err.message, "INVALID_PAYLOAD"));
       deps.log.error({ err, method: req.method, url: req.url }, "request failed");
       if (res.headersSent) res.destroy();
       else sendJson(res, 500, apiError("internal error", "INTERNAL_ERROR"));
@@ -32,62 +65,164 @@ export function createHttpHandler(deps: HttpDeps): RequestListener {
 }
 
 async function route(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (req.method !== "GET" && req.method !== "HEAD") {
-    res.setHeader("allow", "GET, HEAD");
-    return sendText(res, 405, "method not allowed\n");
-  }
   const path = new URL(req.url ?? "/", "http://dashboard").pathname;
-  const head = req.method === "HEAD";
+  const method = req.method ?? "GET";
 
-  if (path === "/healthz") return health(deps, res);
-  if (path === "/api/jobs") {
-    const [records, counts] = await Promise.all([deps.store.listNewest(SNAPSHOT_LIMIT), deps.store.countByStatus()]);
-    const body: JobList = { jobs: records.map(toSummary), counts };
-    return sendJson(res, 200, body);
+  if (path === "/healthz") {
+    if (only(res, method, ["GET"])) await health(deps, res);
+    return;
   }
-  const jobMatch = /^\/api\/jobs\/([^/]+)$/.exec(path);
-  if (jobMatch) {
-    const id = jobMatch[1] ?? "";
-    const record = JobId.safeParse(id).success ? await deps.store.get(id) : null;
-    if (!record) return sendJson(res, 404, apiError(`job ${id} not found`, "JOB_NOT_FOUND"));
-    return sendJson(res, 200, toDetail(record));
+  if (path === "/api/session") return session(deps, req, res, method);
+  if (path.startsWith("/api/") || path.startsWith("/stream/")) {
+    if (!deps.access.allows(req)) return sendJson(res, 401, apiError("log in first", "UNAUTHORIZED"));
+    return api(deps, req, res, path, method);
   }
-  if (path.startsWith("/api/")) return sendJson(res, 404, apiError("no such endpoint", "NOT_FOUND"));
-
+  if (!only(res, method, ["GET", "HEAD"])) return;
+  const head = method === "HEAD";
   if (APP_PAGES.some((page) => page.test(path))) {
-    if (await sendFile(res, join(deps.uiDir, "index.html"), { head, immutable: false })) return;
+    // The page itself holds no data: without a session it shows the login form.
+    if (await sendFile(res, join(deps.uiDir, "index.html"), { head, immutable: false, csp: deps.csp })) return;
     return sendText(res, 503, "The dashboard UI is not built: run `pnpm --filter @trainyard/dashboard build:ui`.\n");
   }
   const file = resolveStaticPath(deps.uiDir, path);
-  if (file && (await sendFile(res, file, { head, immutable: path.startsWith("/assets/") }))) return;
+  if (file && (await sendFile(res, file, { head, immutable: path.startsWith("/assets/"), csp: deps.csp }))) return;
   sendText(res, 404, "not found\n");
 }
 
+async function session(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
+  if (!only(res, method, ["GET", "POST", "DELETE"])) return;
+  const secure = isSecure(req);
+  if (method === "GET") {
+    const authenticated = deps.access.allows(req);
+    const info: SessionInfo = {
+      auth_required: deps.access.required,
+      authenticated,
+      can_cancel: authenticated && deps.gateway !== null,
+      can_download: authenticated && deps.links !== null,
+      app_url_template: authenticated ? deps.appUrlTemplate : null,
+    };
+    return sendJson(res, 200, info);
+  }
+  if (!sameOrigin(req)) return sendJson(res, 403, apiError("cross-site request refused", "UNAUTHORIZED"));
+  if (method === "DELETE") return sendEmpty(res, 204, { "set-cookie": deps.access.clearCookie(secure) });
+  if (!deps.access.required) return sendEmpty(res, 204);
+  const client = req.socket.remoteAddress ?? "unknown";
+  if (deps.loginLimiter.blocked(client)) {
+    return sendJson(res, 429, apiError("too many failed logins; wait a few minutes", "RATE_LIMITED"));
+  }
+  const body = Login.safeParse(await readJson(req));
+  if (!body.success || !deps.access.tokenMatches(body.data.token)) {
+    deps.loginLimiter.failed(client);
+    deps.log.warn({ client }, "dashboard login refused");
+    return sendJson(res, 401, apiError("wrong token", "UNAUTHORIZED"));
+  }
+  deps.loginLimiter.succeeded(client);
+  sendEmpty(res, 204, { "set-cookie": deps.access.sessionCookie(secure) });
+}
+
+async function api(
+  deps: HttpDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  method: string,
+): Promise<void> {
+  if (path === "/api/overview") {
+    if (only(res, method, ["GET"])) sendJson(res, 200, await deps.overview());
+    return;
+  }
+  if (path === "/api/jobs") {
+    if (!only(res, method, ["GET"])) return;
+    const [records, counts] = await Promise.all([deps.store.listNewest(LIST_LIMIT), deps.store.countByStatus()]);
+    const body: JobList = { jobs: records.map(toSummary), counts };
+    return sendJson(res, 200, body);
+  }
+  const stream = /^\/stream\/progress\/([^/]+)$/.exec(path);
+  if (stream) {
+    if (!only(res, method, ["GET"])) return;
+    const record = await jobOf(deps, stream[1]);
+    if (!record) return sendJson(res, 404, apiError("job not found", "JOB_NOT_FOUND"));
+    const lastId = Number(req.headers["last-event-id"]);
+    return deps.streams.open(res, record, Number.isSafeInteger(lastId) ? lastId : null);
+  }
+  const match = /^\/api\/jobs\/([^/]+)(?:\/(epochs|callbacks|cancel|files\/([a-z0-9_]+)))?$/.exec(path);
+  if (!match) return sendJson(res, 404, apiError("no such endpoint", "NOT_FOUND"));
+  const [, id, sub, kind] = match;
+  const record = await jobOf(deps, id);
+  if (!record) return sendJson(res, 404, apiError(`job ${id} not found`, "JOB_NOT_FOUND"));
+
+  switch (sub) {
+    case undefined:
+      if (only(res, method, ["GET"])) sendJson(res, 200, toDetail(record));
+      return;
+    case "epochs":
+      if (!only(res, method, ["GET"])) return;
+      return sendJson(res, 200, { points: (await deps.store.epochs(record._id, 0)).map(toPoint) });
+    case "callbacks": {
+      if (!only(res, method, ["GET"])) return;
+      const logs = await deps.deliveries.forJobs([record._id]);
+      return sendJson(res, 200, { deliveries: (logs.get(record._id) ?? []).map(toDeliveryView) });
+    }
+    case "cancel":
+      if (only(res, method, ["POST"])) await cancel(deps, req, res, record._id);
+      return;
+    default:
+      if (only(res, method, ["GET"])) download(deps, res, record, kind);
+      return;
+  }
+}
+
+async function cancel(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, jobId: string): Promise<void> {
+  if (!sameOrigin(req)) return sendJson(res, 403, apiError("cross-site request refused", "UNAUTHORIZED"));
+  // A JSON content type cannot be sent cross-site without a CORS preflight, which is never allowed.
+  await readJson(req);
+  if (!deps.gateway) {
+    return sendJson(res, 503, apiError("cancelling is not configured (GATEWAY_URL)", "SERVICE_UNAVAILABLE"));
+  }
+  const answer = await deps.gateway.cancel(jobId);
+  switch (answer.kind) {
+    case "cancelled":
+      deps.log.info({ job_id: jobId }, "job cancelled from the dashboard");
+      await deps.refreshJob(jobId);
+      return sendJson(res, 200, { job_id: jobId, status: "cancelled" });
+    case "not_found":
+      return sendJson(res, 404, apiError("the gateway does not know this job", "JOB_NOT_FOUND"));
+    case "finished":
+      return sendJson(res, 409, apiError(answer.detail, "JOB_FINISHED"));
+    case "failed":
+      deps.log.error({ job_id: jobId, detail: answer.detail }, "cancel through the gateway failed");
+      return sendJson(res, 502, apiError(answer.detail, "SERVICE_UNAVAILABLE"));
+  }
+}
+
+function download(
+  deps: HttpDeps,
+  res: ServerResponse,
+  record: Parameters<FileLinks["link"]>[0],
+  kind: string | undefined,
+): void {
+  if (!FILE_KINDS.includes(kind as FileKind)) return sendJson(res, 404, apiError("no such file", "NOT_FOUND"));
+  if (!deps.links) {
+    return sendJson(res, 503, apiError("downloads are not configured (DOWNLOAD_URL_SECRET)", "SERVICE_UNAVAILABLE"));
+  }
+  const url = deps.links.link(record, kind as FileKind);
+  if (!url) return sendJson(res, 404, apiError(`this job has no ${kind} file`, "NOT_FOUND"));
+  sendEmpty(res, 302, { location: url });
+}
+
+async function jobOf(deps: HttpDeps, id: string | undefined) {
+  return JobId.safeParse(id).success ? deps.store.get(id ?? "") : null;
+}
+
 async function health(deps: HttpDeps, res: ServerResponse): Promise<void> {
-  const mongo = await deps.store.ping().then(
-    () => true,
-    () => false,
-  );
-  const nats = deps.natsConnected();
+  const { mongo, nats } = await deps.health();
   sendJson(res, mongo && nats ? 200 : 503, { status: mongo && nats ? "ok" : "degraded", mongo, nats });
 }
 
-function apiError(detail: string, code: ApiError["code"]): ApiError {
-  return { detail, code };
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(text),
-    "cache-control": "no-store",
-    "x-content-type-options": "nosniff",
-  });
-  res.end(text);
-}
-
-function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { "content-type": "text/plain; charset=utf-8", "content-length": Buffer.byteLength(text) });
-  res.end(text);
+/** False (and a 405 sent) when `method` is not one of `allowed`. */
+function only(res: ServerResponse, method: string, allowed: string[]): boolean {
+  if (allowed.includes(method) || (method === "HEAD" && allowed.includes("GET"))) return true;
+  res.setHeader("allow", allowed.join(", "));
+  sendJson(res, 405, apiError(`method ${method} is not allowed here`, "METHOD_NOT_ALLOWED"));
+  return false;
 }

@@ -1,24 +1,33 @@
-import { newJobRecord, type JobEvent, type JobEventOf, type JobRecord } from "@trainyard/contracts";
+import { newJobRecord, type JobEvent, type JobEventOf, type TrainRequested } from "@trainyard/contracts";
+import type { ProjectedJob } from "./projected-job.js";
 
 // Test data shared by the unit and integration tests: a job as the gateway inserts it, and one
 // valid event of each type.
 
 export const AT = "2025-01-20T10:30:15.000Z";
 
-export function queuedJob(jobId: string, createdAt = new Date(AT)): JobRecord {
-  return newJobRecord({
+const modelConfig = {
+  name: "poste-detector-v1",
+  base_model: "yolov8n.pt",
+  epochs: 2,
+  batch_size: 16,
+  image_size: 640,
+  learning_rate: 0.01,
+  optimizer: "AdamW",
+} as const;
+
+export function queuedJob(jobId: string, createdAt = new Date(AT)): ProjectedJob {
+  return { ...newJobRecord({ job_id: jobId, model_config: modelConfig, now: createdAt }), artifacts: null };
+}
+
+/** The gateway's `train.requested` for `queuedJob(jobId, createdAt)`. */
+export function trainRequested(jobId: string, createdAt = new Date(AT)): TrainRequested {
+  return {
     job_id: jobId,
-    model_config: {
-      name: "poste-detector-v1",
-      base_model: "yolov8n.pt",
-      epochs: 2,
-      batch_size: 16,
-      image_size: 640,
-      learning_rate: 0.01,
-      optimizer: "AdamW",
-    },
-    now: createdAt,
-  });
+    requested_at: createdAt.toISOString(),
+    model_config: modelConfig,
+    dataset: { url: "https://data.example.com/shapes.zip", format: "yolo" },
+  };
 }
 
 export const datasetInfo = {
@@ -56,16 +65,22 @@ export function assignedEvent(jobId: string, at = AT): JobEventOf<"assigned"> {
   };
 }
 
-export function epochEvent(jobId: string, epoch: number, percentage: number, at = AT): JobEventOf<"epoch"> {
-  const mAP50 = 0.4 * epoch;
+export function epochEvent(
+  jobId: string,
+  epoch: number,
+  percentage: number,
+  at = AT,
+  totalEpochs = 2,
+): JobEventOf<"epoch"> {
+  const mAP50 = Math.min(1, 0.4 * epoch);
   return {
     type: "epoch",
     job_id: jobId,
     at,
     epoch,
-    total_epochs: 2,
+    total_epochs: totalEpochs,
     percentage,
-    eta_seconds: (2 - epoch) * 30,
+    eta_seconds: (totalEpochs - epoch) * 30,
     metrics: {
       current: {
         box_loss: 1 / epoch,
@@ -102,11 +117,11 @@ export function completedEvent(jobId: string, at = AT): JobEventOf<"completed"> 
       total_epochs: 2,
     },
     artifacts: {
-      confusion_matrix: null,
+      confusion_matrix: `${jobId}/confusion_matrix.png`,
       pr_curve: null,
-      f1_curve: null,
+      f1_curve: `${jobId}/f1_curve.png`,
       results_csv: `${jobId}/results.csv`,
-      training_logs: null,
+      training_logs: `${jobId}/logs.txt`,
     },
     dataset_info: datasetInfo,
   };

@@ -1,9 +1,10 @@
-import type { JobRecord, JobStatus } from "@trainyard/contracts";
+import type { CallbackDelivery, JobRecord, JobStatus } from "@trainyard/contracts";
+import type { AgentView } from "./agents.js";
+import type { EpochRecord, JobSummaryDoc, ProjectedJob } from "./projected-job.js";
 
-/**
- * What the browser receives (over /api and /ws): JSON with ISO dates and the id as `job_id`.
- * Fields are copied one by one, so a field added to the document is not published by accident.
- */
+// What the browser receives over /api and /ws: JSON with ISO dates and the id as `job_id`.
+// Fields are copied one by one, so a field added to a document is not published by accident.
+
 export interface JobSummary {
   job_id: string;
   model_name: string;
@@ -17,6 +18,7 @@ export interface JobSummary {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  duration_seconds: number | null;
   agent_id: string | null;
   slot: JobRecord["slot"];
   error: JobRecord["error"];
@@ -24,23 +26,107 @@ export interface JobSummary {
   last_event_seq: number;
 }
 
-/** A summary plus what the job page shows: configuration, dataset, metric history, results. */
+/** Which result files a completed job has; the browser fetches them through /api/jobs/:id/files/:kind. */
+export type FileKind = "model" | "logs" | "results_csv" | "confusion_matrix" | "pr_curve" | "f1_curve";
+export const FILE_KINDS: readonly FileKind[] = [
+  "model",
+  "logs",
+  "results_csv",
+  "confusion_matrix",
+  "pr_curve",
+  "f1_curve",
+];
+
+/** A summary plus what the job page shows: configuration, dataset, results. */
 export interface JobDetail extends JobSummary {
   model_config: JobRecord["model_config"];
   resources: JobRecord["resources"];
   dataset_info: JobRecord["dataset_info"];
-  history: JobRecord["history"];
   final_metrics: JobRecord["final_metrics"];
-  model_object: string | null;
+  /** The result files this job has. */
+  files: FileKind[];
+}
+
+/** One epoch of the metric history; `seq` orders two versions of the same epoch. */
+export interface EpochPoint {
+  epoch: number;
+  seq: number;
+  box_loss: number | null;
+  cls_loss: number | null;
+  dfl_loss: number | null;
+  precision: number | null;
+  recall: number | null;
+  mAP50: number | null;
+  "mAP50-95": number | null;
+}
+
+/** One callback of the delivery log (written by the notifier). */
+export interface DeliveryView {
+  id: string;
+  type: CallbackDelivery["type"];
+  status: CallbackDelivery["status"];
+  attempts: Array<{
+    attempt: number;
+    at: string;
+    status_code: number | null;
+    latency_ms: number | null;
+    error: string | null;
+  }>;
+  /** Why it stopped or waits where it is (superseded, 410, redelivery); null otherwise. */
+  reason: string | null;
+  redelivered_at: string | null;
+  created_at: string;
+  updated_at: string;
+  next_attempt_at: string | null;
+  /** Changes with every write of the notifier. */
+  revision: number;
 }
 
 /** Number of jobs in each status, over the whole projection (not just the listed jobs). */
 export type StatusCounts = Record<JobStatus, number>;
 
-/** Messages on the /ws feed: one snapshot on connect, then every changed job in order. */
-export type LiveMessage =
-  | { type: "snapshot"; jobs: JobSummary[]; counts: StatusCounts }
-  | { type: "job"; job: JobDetail; counts: StatusCounts };
+export interface Health {
+  mongo: boolean;
+  nats: boolean;
+}
+
+/** The overview page (PRD 5.1): every open job, the latest finished ones, agents and GPUs. */
+export interface Overview {
+  counts: StatusCounts;
+  jobs: JobSummary[];
+  agents: AgentView[];
+  health: Health;
+  /** Expected length of a job that has not started: mean of recent completed jobs, or the configured default. */
+  typical_job_seconds: number;
+}
+
+/** Messages the server sends on /ws. */
+export type ServerMessage =
+  /** On connect and after every reconnect: the whole overview. */
+  | { type: "overview"; overview: Overview }
+  /** A job changed; `counts` only when its status changed. */
+  | { type: "job"; job: JobSummary; counts?: StatusCounts }
+  | { type: "agents"; agents: AgentView[] }
+  | { type: "health"; health: Health }
+  /**
+   * Answer to `subscribe`: the job and its history rows written after `since_seq` (all when 0),
+   * then `job_detail`, `epoch` and `deliveries` messages for it until `unsubscribe`.
+   */
+  | {
+      type: "job_snapshot";
+      job: JobDetail;
+      since_seq: number;
+      points: EpochPoint[];
+      deliveries: DeliveryView[];
+    }
+  | { type: "job_missing"; job_id: string }
+  | { type: "job_detail"; job: JobDetail }
+  | { type: "epoch"; job_id: string; point: EpochPoint }
+  | { type: "deliveries"; job_id: string; deliveries: DeliveryView[] };
+
+/** Messages a browser sends on /ws. */
+export type ClientMessage =
+  { type: "subscribe"; job_id: string; since_seq?: number } | { type: "unsubscribe"; job_id: string };
 
 /** GET /api/jobs answer. */
 export interface JobList {
@@ -48,7 +134,19 @@ export interface JobList {
   counts: StatusCounts;
 }
 
-export function toSummary(record: JobRecord): JobSummary {
+/** GET /api/session answer: whether a login is needed, and what this operator may do. */
+export interface SessionInfo {
+  auth_required: boolean;
+  authenticated: boolean;
+  /** Cancel goes through the gateway, which must be configured (GATEWAY_URL, GATEWAY_API_TOKEN). */
+  can_cancel: boolean;
+  /** Downloads are signed gateway links (DOWNLOAD_URL_SECRET, PUBLIC_BASE_URL). */
+  can_download: boolean;
+  /** "View in app" link with `{job_id}`, or null when not configured. */
+  app_url_template: string | null;
+}
+
+export function toSummary(record: JobSummaryDoc): JobSummary {
   return {
     job_id: record._id,
     model_name: record.model_name,
@@ -62,6 +160,7 @@ export function toSummary(record: JobRecord): JobSummary {
     created_at: record.created_at.toISOString(),
     started_at: record.started_at?.toISOString() ?? null,
     finished_at: record.finished_at?.toISOString() ?? null,
+    duration_seconds: record.duration_seconds,
     agent_id: record.agent_id,
     slot: record.slot,
     error: record.error,
@@ -69,14 +168,61 @@ export function toSummary(record: JobRecord): JobSummary {
   };
 }
 
-export function toDetail(record: JobRecord): JobDetail {
+export function toDetail(record: ProjectedJob): JobDetail {
   return {
     ...toSummary(record),
     model_config: record.model_config,
     resources: record.resources,
     dataset_info: record.dataset_info,
-    history: record.history,
     final_metrics: record.final_metrics,
-    model_object: record.model_object,
+    files: filesOf(record),
+  };
+}
+
+/** The result files of a job: the model once completed, and each artifact the agent uploaded. */
+export function filesOf(record: Pick<ProjectedJob, "status" | "model_object" | "artifacts">): FileKind[] {
+  const files: FileKind[] = [];
+  if (record.status === "completed" && record.model_object) files.push("model");
+  const a = record.artifacts;
+  if (a?.training_logs) files.push("logs");
+  if (a?.results_csv) files.push("results_csv");
+  if (a?.confusion_matrix) files.push("confusion_matrix");
+  if (a?.pr_curve) files.push("pr_curve");
+  if (a?.f1_curve) files.push("f1_curve");
+  return files;
+}
+
+export function toPoint(row: EpochRecord): EpochPoint {
+  return {
+    epoch: row.epoch,
+    seq: row.seq,
+    box_loss: row.box_loss,
+    cls_loss: row.cls_loss,
+    dfl_loss: row.dfl_loss,
+    precision: row.precision,
+    recall: row.recall,
+    mAP50: row.mAP50,
+    "mAP50-95": row["mAP50-95"],
+  };
+}
+
+export function toDeliveryView(d: CallbackDelivery): DeliveryView {
+  return {
+    id: d._id,
+    type: d.type,
+    status: d.status,
+    attempts: d.attempts.map((a) => ({
+      attempt: a.attempt,
+      at: a.at.toISOString(),
+      status_code: a.status_code,
+      latency_ms: a.latency_ms,
+      error: a.error,
+    })),
+    reason: d.reason,
+    redelivered_at: d.redelivered_at?.toISOString() ?? null,
+    created_at: d.created_at.toISOString(),
+    updated_at: d.updated_at.toISOString(),
+    next_attempt_at: d.next_attempt_at?.toISOString() ?? null,
+    revision: d.revision,
   };
 }

@@ -9,5 +9,14 @@ await runService("dashboard", Env, (env, log) =>
     host: env.DASHBOARD_HOST,
     port: env.DASHBOARD_PORT,
     log,
+    token: env.DASHBOARD_TOKEN ?? null,
+    sessionTtlMs: env.DASHBOARD_SESSION_HOURS * 3600_000,
+    gateway: env.GATEWAY_URL && env.GATEWAY_API_TOKEN ? { url: env.GATEWAY_URL, token: env.GATEWAY_API_TOKEN } : null,
+    downloads:
+      env.PUBLIC_BASE_URL && env.DOWNLOAD_URL_SECRET
+        ? { publicBaseUrl: env.PUBLIC_BASE_URL, secret: env.DOWNLOAD_URL_SECRET }
+        : null,
+    appUrlTemplate: env.DASHBOARD_APP_URL_TEMPLATE ?? null,
+    fallbackJobSeconds: env.ESTIMATED_JOB_SECONDS,
   }),
 );

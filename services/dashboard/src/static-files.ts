@@ -19,9 +19,14 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".txt": "text/plain; charset=utf-8",
 };
 
-/** Only same-origin scripts, styles and connections (the live feed); no framing. */
-const HTML_CSP =
-  "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+/**
+ * Only same-origin scripts, styles and connections (the live feed); no framing. Images may also
+ * come from `imageOrigin`: the plots of a job are signed gateway downloads.
+ */
+export function pageCsp(imageOrigin: string | null): string {
+  const img = ["'self'", "data:", ...(imageOrigin ? [imageOrigin] : [])].join(" ");
+  return `default-src 'self'; connect-src 'self'; img-src ${img}; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'`;
+}
 
 export function contentType(file: string): string {
   return CONTENT_TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
@@ -51,7 +56,7 @@ export function resolveStaticPath(root: string, urlPath: string): string | null 
 export async function sendFile(
   res: ServerResponse,
   file: string,
-  opts: { head: boolean; immutable: boolean },
+  opts: { head: boolean; immutable: boolean; csp: string },
 ): Promise<boolean> {
   const info = await stat(file).catch(() => null);
   if (!info?.isFile()) return false;
@@ -62,7 +67,7 @@ export async function sendFile(
     // Vite puts a content hash in asset names, so those never change; index.html must be revalidated.
     "cache-control": opts.immutable ? "public, max-age=31536000, immutable" : "no-cache",
     "x-content-type-options": "nosniff",
-    ...(type.startsWith("text/html") ? { "content-security-policy": HTML_CSP } : {}),
+    ...(type.startsWith("text/html") ? { "content-security-policy": opts.csp } : {}),
   });
   if (opts.head) {
     res.end();

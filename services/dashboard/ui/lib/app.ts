@@ -1,45 +1,43 @@
 import { Clock } from "./clock.svelte.js";
-import { JobDetailState, JobsState } from "./jobs.svelte.js";
-import { connectLive, fetchJob } from "./live-client.js";
+import { LiveConnection } from "./dashboard-client.js";
+import { JobDetailState } from "./job-detail.svelte.js";
+import { OverviewState } from "./overview.svelte.js";
 import { Router, type Route } from "./router.svelte.js";
+import { SessionState } from "./session.svelte.js";
+import { ConnectionStatus } from "./connection.svelte.js";
 
-// Wiring: the state objects the components render, fed by the live client and the router.
+// Wiring: the state objects the components render, fed by the live connection and the router.
 
-export const jobs = new JobsState();
+export const session = new SessionState();
+export const overview = new OverviewState();
 export const detail = new JobDetailState();
+export const connection = new ConnectionStatus();
 export const clock = new Clock();
 export const router = new Router(showRoute);
+let live: LiveConnection | null = null;
 
 function showRoute(route: Route): void {
-  if (route.page === "job") {
-    detail.open(route.jobId);
-    void loadDetail(route.jobId);
-  } else {
-    detail.close();
-  }
+  const messages = route.page === "job" ? detail.open(route.jobId) : detail.close();
+  for (const message of messages) live?.send(message);
 }
 
-async function loadDetail(jobId: string): Promise<void> {
-  try {
-    const job = await fetchJob(jobId);
-    if (job) detail.receive(job);
-    else detail.failed(jobId, "missing");
-  } catch (err) {
-    detail.failed(jobId, err instanceof Error ? err.message : String(err));
-  }
-}
-
-export function start(): void {
-  connectLive({
+/** Connects once the session allows it (after the login form, when one is needed). */
+export function startLive(): void {
+  if (live) return;
+  live = new LiveConnection({
     message(message) {
-      jobs.receive(message);
-      if (message.type === "job") detail.receive(message.job);
-      // After a reconnect the page's job may have moved on while the feed was down.
-      else if (detail.jobId) void loadDetail(detail.jobId);
+      overview.receive(message);
+      detail.receive(message);
     },
     connection(state) {
-      jobs.connection = state;
+      connection.state = state;
     },
+    resume: () => detail.resume(),
   });
+}
+
+export async function start(): Promise<void> {
   router.start();
+  await session.load();
+  if (session.ready) startLive();
 }

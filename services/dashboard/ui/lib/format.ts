@@ -43,3 +43,14 @@ export const STATUS_LABEL: Record<string, string> = {
   failed: "Failed",
   cancelled: "Cancelled",
 };
+
+/** 10:52 (HH:MM) of a time in milliseconds, in the browser's time zone. */
+export function clockTime(ms: number): string {
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
+
+/** Bytes as gigabytes with one decimal (12.3). */
+export function bytesGb(bytes: number | null): string {
+  return bytes === null ? NONE : (bytes / 1024 ** 3).toFixed(1);
+}

@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { AgentHeartbeat } from "@trainyard/contracts";
+import { agentView, gpuWarnings } from "./agents.js";
+import { estimateStarts, typicalJobSeconds } from "./queue-estimate.js";
+
+const GB = 1024 ** 3;
+const gpu = (temperature: number | null, usedGb: number | null, totalGb: number | null) => ({
+  device: "cuda:0",
+  name: "NVIDIA RTX 4090",
+  utilization_percent: 87,
+  memory_used_bytes: usedGb === null ? null : usedGb * GB,
+  memory_total_bytes: totalGb === null ? null : totalGb * GB,
+  temperature_c: temperature,
+});
+
+describe("agents", () => {
+  it("warns past the PRD 10.3 thresholds: temperature above 85 °C, memory above 95 %", () => {
+    assert.deepEqual(gpuWarnings(gpu(72, 12.3, 24)), []);
+    assert.deepEqual(gpuWarnings(gpu(85, 22.8, 24)), [], "85 °C and exactly 95 % are still fine");
+    assert.deepEqual(gpuWarnings(gpu(86, 23, 24)), ["temperature", "memory"]);
+    assert.deepEqual(gpuWarnings(gpu(null, null, null)), [], "no reading, no warning");
+  });
+
+  it("shows an agent online while its heartbeat is fresh and it did not deregister", () => {
+    const beat: AgentHeartbeat = {
+      agent_id: "gpu-1",
+      host: "gpu-host-1",
+      slots: [{ index: 0, device: "cuda:0", name: "NVIDIA RTX 4090" }],
+      gpus: [gpu(90, 12, 24)],
+      draining: false,
+      started_at: "2025-01-20T10:00:00.000Z",
+      seen_at: "2025-01-20T10:30:00.000Z",
+    };
+    const seen = Date.parse(beat.seen_at);
+    const view = agentView(beat, { now: seen + 10_000, ttlMs: 30_000, gone: false });
+    assert.equal(view.online, true);
+    assert.equal(view.gpus[0]?.memory_percent, 50);
+    assert.deepEqual(view.gpus[0]?.warnings, ["temperature"]);
+    assert.equal(agentView(beat, { now: seen + 31_000, ttlMs: 30_000, gone: false }).online, false);
+    assert.equal(agentView(beat, { now: seen, ttlMs: 30_000, gone: true }).online, false);
+  });
+});
+
+describe("queue estimate", () => {
+  it("starts waiting jobs as slots free up, one typical job each", () => {
+    assert.deepEqual(estimateStarts({ runningEtas: [600], waiting: 3, slots: 1, jobSeconds: 1000 }), [600, 1600, 2600]);
+    assert.deepEqual(
+      estimateStarts({ runningEtas: [600, 60], waiting: 3, slots: 2, jobSeconds: 1000 }),
+      [60, 600, 1060],
+    );
+    assert.deepEqual(estimateStarts({ runningEtas: [], waiting: 2, slots: 4, jobSeconds: 1000 }), [0, 0]);
+  });
+
+  it("counts a job without an ETA as a whole job, and no agent as one slot", () => {
+    assert.deepEqual(estimateStarts({ runningEtas: [null], waiting: 1, slots: 0, jobSeconds: 500 }), [500]);
+  });
+
+  it("learns the typical job length from recent completed jobs", () => {
+    assert.equal(typicalJobSeconds([100, 300, null, 0], 1800), 200);
+    assert.equal(typicalJobSeconds([], 1800), 1800);
+  });
+});
