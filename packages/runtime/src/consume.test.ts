@@ -78,7 +78,12 @@ describe("ensureStreams and ensureConsumer", () => {
     assert.ok(streams.includes(TRAIN_STREAM) && streams.includes(JOB_EVENTS_STREAM), `got ${streams.join(",")}`);
     const info = await jsm.streams.info(TRAIN_STREAM);
     assert.ok(info.state.last_seq >= before.seq, "expected the stream to keep its messages after a second set-up");
-    assert.deepEqual(info.config.subjects, ["train.requested", "train.dataset.ready", "train.assign.*"]);
+    assert.deepEqual(info.config.subjects, [
+      "train.requested",
+      "train.dataset.ready",
+      "train.assign.*",
+      "train.callbacks.redeliver",
+    ]);
     assert.ok(info.config.duplicate_window > 0, "expected a duplicate window on TRAIN");
   });
 

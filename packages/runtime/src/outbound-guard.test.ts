@@ -2,13 +2,19 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
+import { connect as netConnect, type LookupFunction } from "node:net";
 import { fetch } from "undici";
+import { z } from "zod";
 import {
   checkOutboundUrl,
+  envAllowList,
   guardedAgent,
   guardedLookup,
   isPrivateAddress,
+  nonPublicKind,
   OutboundUrlError,
+  outboundRefusal,
+  parseAllowList,
   type OutboundPolicy,
 } from "./outbound-guard.js";
 
@@ -30,15 +36,84 @@ describe("isPrivateAddress", () => {
     "::FFFF:10.0.0.1",
     "::ffff:7f00:1",
     "::ffff:a9fe:a9fe",
+    "::ffff:8.8.8.8",
+    "::127.0.0.1",
+    "64:ff9b::808:808",
+    "2002:7f00:1::",
+    "2001:db8::1",
     "fd00::1",
+    "fd00:ec2::254",
     "fe80::1",
+    "ff02::1",
+    "224.0.0.251",
+    "255.255.255.255",
+    "198.18.0.1",
     "not-an-ip",
   ]) {
     test(`${ip} is private`, () => assert.equal(isPrivateAddress(ip), true, `expected ${ip} to be treated as private`));
   }
-  for (const ip of ["8.8.8.8", "1.1.1.1", "172.32.0.1", "2001:4860:4860::8888", "::ffff:8.8.8.8"]) {
+  for (const ip of ["8.8.8.8", "1.1.1.1", "172.32.0.1", "2001:4860:4860::8888", "2606:4700::1111"]) {
     test(`${ip} is public`, () => assert.equal(isPrivateAddress(ip), false, `expected ${ip} to be public`));
   }
+
+  test("names the kind of address, the narrowest range first", () => {
+    assert.equal(nonPublicKind("169.254.169.254"), "cloud metadata");
+    assert.equal(nonPublicKind("169.254.1.1"), "link-local");
+    assert.equal(nonPublicKind("::1"), "loopback");
+    assert.equal(nonPublicKind("::ffff:10.0.0.1"), "IPv4-mapped IPv6");
+    assert.equal(nonPublicKind("64:ff9b::a00:1"), "NAT64");
+    assert.equal(nonPublicKind("fd00:ec2::254"), "cloud metadata");
+    assert.equal(nonPublicKind("8.8.8.8"), null);
+  });
+});
+
+describe("allow-list", () => {
+  test("parses host names, wildcards, addresses and CIDR ranges", () => {
+    assert.deepEqual(
+      parseAllowList(" storage.internal, *.corp.example ,10.0.0.0/8,127.0.0.1,[::1],fd12::/16,LOCALHOST. "),
+      {
+        allowHosts: ["storage.internal", "*.corp.example", "localhost"],
+        allowCidrs: ["10.0.0.0/8", "127.0.0.1/32", "::1/128", "fd12::/16"],
+      },
+    );
+    assert.deepEqual(parseAllowList(""), { allowHosts: [], allowCidrs: [] });
+  });
+
+  test("refuses entries that are neither", () => {
+    for (const bad of ["10.0.0.0/33", "http://x", "a b", "10.0.0.0/8/1", "*"]) {
+      assert.throws(() => parseAllowList(bad), OutboundUrlError, `expected ${bad} to be refused`);
+    }
+  });
+
+  test("OUTBOUND_ALLOW_LIST parses as an env variable and names a bad entry", () => {
+    const schema = z.object({ OUTBOUND_ALLOW_LIST: envAllowList() });
+    assert.deepEqual(schema.parse({}).OUTBOUND_ALLOW_LIST, { allowHosts: [], allowCidrs: [] });
+    const failed = schema.safeParse({ OUTBOUND_ALLOW_LIST: "ok.example,300.1.1.1/8" });
+    assert.equal(failed.success, false);
+    assert.match(failed.error?.issues[0]?.message ?? "", /300\.1\.1\.1\/8/);
+  });
+
+  test("an allow-listed name or range is reachable; nothing else private is", () => {
+    const policy: OutboundPolicy = {
+      allowPrivate: false,
+      allowHosts: ["minio.internal", "*.corp.example"],
+      allowCidrs: ["10.9.0.0/16"],
+    };
+    assert.equal(outboundRefusal("10.1.2.3", "minio.internal", policy), null);
+    assert.equal(outboundRefusal("10.1.2.3", "a.b.corp.example", policy), null);
+    assert.equal(outboundRefusal("10.9.8.7", "anything.example", policy), null);
+    assert.match(outboundRefusal("10.1.2.3", "other.internal", policy) ?? "", /10\.1\.2\.3 .*private/);
+    assert.match(outboundRefusal("10.1.2.3", "corp.example.evil", policy) ?? "", /private/);
+  });
+
+  test("cloud metadata is refused even when private networks are allowed, unless listed explicitly", () => {
+    assert.match(outboundRefusal("169.254.169.254", undefined, LOCAL) ?? "", /cloud metadata/);
+    assert.equal(
+      outboundRefusal("169.254.169.254", undefined, { allowPrivate: false, allowCidrs: ["169.254.169.254"] }),
+      null,
+    );
+    assert.equal(outboundRefusal("10.0.0.1", undefined, LOCAL), null);
+  });
 });
 
 describe("checkOutboundUrl", () => {
@@ -70,6 +145,13 @@ describe("checkOutboundUrl", () => {
     refused("http://0x7f.1/x", STRICT, /127\.0\.0\.1/);
   });
 
+  test("refuses IPv6 forms that hide an internal address", () => {
+    refused("http://[::ffff:7f00:1]/x", STRICT, /IPv4-mapped/);
+    refused("http://[64:ff9b::7f00:1]/x", STRICT, /NAT64/);
+    refused("http://[fd00:ec2::254]/x", LOCAL, /cloud metadata/);
+    refused("http://[fe80::1]/x", STRICT, /link-local/);
+  });
+
   test("accepts a private address when allowed, and public hosts always", () => {
     assert.equal(checkOutboundUrl("http://127.0.0.1:8080/data.zip", LOCAL).port, "8080");
     assert.equal(checkOutboundUrl("https://example.com/data.zip?token=x", STRICT).hostname, "example.com");
@@ -89,13 +171,25 @@ describe("guardedLookup", () => {
   test('refuses "localhost" when private networks are not allowed', async () => {
     const { err } = await lookupOnce(STRICT, "localhost");
     assert.ok(err instanceof OutboundUrlError, `expected an OutboundUrlError, got ${String(err)}`);
-    assert.match(err.message, /localhost resolves only to non-public addresses/);
+    assert.match(err.message, /localhost resolves only to refused addresses: address (127\.0\.0\.1|::1) .*loopback/);
   });
 
   test('resolves "localhost" to a loopback address when allowed', async () => {
     const { err, address } = await lookupOnce(LOCAL, "localhost");
     assert.equal(err, null, `expected no error, got ${String(err)}`);
     assert.ok(["127.0.0.1", "::1"].includes(address), `expected a loopback address, got ${address}`);
+  });
+
+  test("drops refused answers and keeps the allowed ones", async () => {
+    const mixed = ((_h: string, _o: unknown, cb: (e: null, a: Array<{ address: string; family: number }>) => void) =>
+      cb(null, [
+        { address: "10.0.0.1", family: 4 },
+        { address: "93.184.216.34", family: 4 },
+      ])) as unknown as LookupFunction;
+    const address = await new Promise<string>((resolve, reject) =>
+      guardedLookup(STRICT, mixed)("mixed.example", {}, (err, a) => (err ? reject(err) : resolve(a as string))),
+    );
+    assert.equal(address, "93.184.216.34");
   });
 
   test("passes the resolver's own error through", async () => {
@@ -105,11 +199,15 @@ describe("guardedLookup", () => {
 });
 
 describe("guardedAgent: a real HTTP request by name", () => {
+  let requestsSeen = 0;
   let server: Server;
   let port: number;
 
   before(async () => {
-    server = createServer((_req, res) => res.end("inside"));
+    server = createServer((_req, res) => {
+      requestsSeen++;
+      res.end("inside");
+    });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     port = (server.address() as AddressInfo).port;
   });
@@ -123,11 +221,32 @@ describe("guardedAgent: a real HTTP request by name", () => {
     try {
       await assert.rejects(
         fetch(`http://localhost:${port}/`, { dispatcher: agent }),
-        (err: unknown) => err instanceof Error && /non-public/.test(`${err.message} ${String(err.cause)}`),
+        (err: unknown) => err instanceof Error && /refused addresses/.test(`${err.message} ${String(err.cause)}`),
         "expected the request to fail in the guarded DNS lookup",
       );
     } finally {
       await agent.close();
+    }
+  });
+
+  test("checks the address the socket connected to, whatever the resolver said", async () => {
+    // a connector that ignores DNS stands for an answer swapped after the check (DNS rebinding)
+    const rebinding = guardedAgent(STRICT, {
+      connect: (_opts, callback) => {
+        const socket = netConnect({ host: "127.0.0.1", port }, () => callback(null, socket));
+        socket.on("error", (err) => callback(err, null));
+      },
+    });
+    try {
+      await assert.rejects(
+        fetch(`http://public.example:${port}/`, { dispatcher: rebinding }),
+        (err: unknown) =>
+          err instanceof Error && /127\.0\.0\.1 is not reachable/.test(`${err.message} ${String(err.cause)}`),
+        "expected the connected loopback address to be refused",
+      );
+      assert.equal(requestsSeen, 0, "no request reached the server");
+    } finally {
+      await rebinding.close();
     }
   });
 

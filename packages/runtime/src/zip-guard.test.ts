@@ -1,11 +1,31 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { crc32, deflateRawSync } from "node:zlib";
 import { buildZip, type ZipEntry } from "@trainyard/stack";
-import { ArchiveError, entryTarget, extractZip, type ZipLimits } from "./zip-guard.js";
+import { ArchiveError, entrySegments, entryTarget, extractZip, type ZipLimits } from "./zip-guard.js";
+
+/**
+ * A one-entry archive whose data is deflated: buildZip stores, so its method, CRC and size
+ * fields are patched (local header at 0, central directory where the end record says).
+ */
+function deflatedZip(name: string, content: Buffer, lie: { crc?: number; size?: number } = {}): Buffer {
+  const zip = buildZip([{ name, data: deflateRawSync(content) }]);
+  const central = zip.readUInt32LE(zip.length - 6);
+  for (const [method, crc, size] of [
+    [8, 14, 22],
+    [central + 10, central + 16, central + 24],
+  ] as const) {
+    zip.writeUInt16LE(8, method);
+    zip.writeUInt32LE(lie.crc ?? crc32(content), crc);
+    zip.writeUInt32LE(lie.size ?? content.length, size);
+  }
+  return zip;
+}
 
 // ---- tests ----
 
@@ -45,7 +65,18 @@ const SMALL: ZipLimits = { maxEntries: 10, maxTotalBytes: 64, maxRatio: 200 };
 describe("entryTarget", () => {
   const dest = "/srv/datasets/job";
 
-  for (const bad of ["../a", "/abs", "a/../../b", "C:\\x", "c:/x", "..\\..\\evil", "a/\0b"]) {
+  for (const bad of [
+    "../a",
+    "/abs",
+    "a/../../b",
+    "a/../b.txt",
+    "C:\\x",
+    "c:/x",
+    "..\\..\\evil",
+    "\\\\unc\\x",
+    "a/\0b",
+    "a\nb",
+  ]) {
     test(`rejects ${JSON.stringify(bad)} as DATASET_INVALID`, () => {
       assert.throws(
         () => entryTarget(dest, bad),
@@ -59,8 +90,14 @@ describe("entryTarget", () => {
     assert.equal(entryTarget(dest, "a/b.txt"), resolve(dest, "a", "b.txt"));
   });
 
-  test('accepts "a/../b.txt", which stays inside', () => {
-    assert.equal(entryTarget(dest, "a/../b.txt"), resolve(dest, "b.txt"));
+  test("drops empty and '.' segments, treating backslashes as separators", () => {
+    assert.deepEqual(entrySegments("./a//b\\c.txt"), ["a", "b", "c.txt"]);
+    assert.deepEqual(entrySegments("dir/"), ["dir"]);
+  });
+
+  test("refuses absurd depth and name lengths", () => {
+    assert.throws(() => entrySegments("a/".repeat(70) + "x"), /nested too deep/);
+    assert.throws(() => entrySegments(`${"n".repeat(300)}.txt`), /longer than 255 bytes/);
   });
 
   test("does not accept a sibling folder that shares the destination's prefix", () => {
@@ -76,8 +113,8 @@ describe("extractZip", () => {
       { name: "images/train/a.jpg", data: Buffer.from([0xff, 0xd8, 0xff, 0xe0]) },
       { name: "labels/train/a.txt", data: "0 0.5 0.5 0.1 0.1\n" },
     ]);
-    const count = await extractZip(zip, dest);
-    assert.equal(count, 4, "expected extractZip to report the four entries");
+    const extracted = await extractZip(zip, dest);
+    assert.deepEqual(extracted, { files: 3, directories: 4, bytes: 15 + 4 + 18 });
     assert.equal(await readFile(join(dest, "data.yaml"), "utf8"), "names: [shape]\n");
     assert.deepEqual(await readFile(join(dest, "images/train/a.jpg")), Buffer.from([0xff, 0xd8, 0xff, 0xe0]));
     assert.equal(await readFile(join(dest, "labels/train/a.txt"), "utf8"), "0 0.5 0.5 0.1 0.1\n");
@@ -91,9 +128,10 @@ describe("extractZip", () => {
     ]);
     const err = await rejectsWith(extractZip(zip, dest), "DATASET_INVALID", "an entry ../escape.txt");
     assert.match(err.message, /escapes/, "expected the message to say the entry escapes the folder");
+    assert.equal(err.entry, "../escape.txt");
     assert.equal(existsSync(join(caseDir, "out", "escape.txt")), false, "expected nothing written outside dest");
     assert.equal(existsSync(join(caseDir, "escape2.txt")), false, "expected nothing written two levels up");
-    assert.equal(existsSync(join(dest, "ok.txt")), false, "expected no entry extracted before the check failed");
+    assert.equal(existsSync(dest), false, "expected nothing extracted before the check failed");
   });
 
   test("rejects an absolute entry with DATASET_INVALID", async () => {
@@ -122,37 +160,54 @@ describe("extractZip", () => {
     await rejectsWith(extractZip(zip, dest), "DATASET_CORRUPTED", "a truncated archive");
   });
 
-  test("rejects an archive whose declared total size exceeds maxTotalBytes", async () => {
+  test("rejects an archive whose declared total size exceeds maxTotalBytes, before writing", async () => {
     const { zip, dest } = await caseWith([
       { name: "a.txt", data: "x".repeat(40) },
       { name: "b.txt", data: "y".repeat(40) },
     ]);
-    const err = await rejectsWith(extractZip(zip, dest, SMALL), "DATASET_INVALID", "80 bytes with a 64-byte limit");
-    assert.match(err.message, /64/, "expected the message to name the limit");
-    assert.equal(existsSync(join(dest, "a.txt")), false, "expected nothing extracted when the declared size is over");
+    const err = await rejectsWith(extractZip(zip, dest, SMALL), "DATASET_CORRUPTED", "80 bytes with a 64-byte limit");
+    assert.match(err.message, /over the limit of 64 bytes/, "expected the message to name the limit");
+    assert.equal(existsSync(dest), false, "expected nothing extracted when the declared size is over");
   });
 
-  test("counts bytes as written: a header that under-declares the size still hits the limit", async () => {
+  test("stops inflating an entry that outgrows its declared size", async () => {
+    const { zip, dest } = await caseWith(deflatedZip("big.bin", Buffer.alloc(200_000, 7), { size: 10 }));
+    const err = await rejectsWith(extractZip(zip, dest), "DATASET_CORRUPTED", "200000 bytes declared as 10");
+    assert.match(err.message, /inflates past its declared 10 bytes/);
+  });
+
+  test("streams a large entry and checks its CRC-32 while inflating", async () => {
+    const content = randomBytes(3 * 1024 * 1024);
+    const good = await caseWith(deflatedZip("big.bin", content));
+    assert.equal((await extractZip(good.zip, good.dest)).bytes, content.length);
+    assert.deepEqual(await readFile(join(good.dest, "big.bin")), content);
+    const bad = await caseWith(deflatedZip("big.bin", content, { crc: 1 }));
+    const err = await rejectsWith(extractZip(bad.zip, bad.dest), "DATASET_CORRUPTED", "a wrong CRC");
+    assert.match(err.message, /fails its CRC-32 check/);
+  });
+
+  test("refuses a stored entry whose sizes differ (a lying header)", async () => {
     const { zip, dest } = await caseWith([{ name: "big.bin", data: Buffer.alloc(200, 7), declaredSize: 10 }]);
-    const err = await rejectsWith(
-      extractZip(zip, dest, { ...SMALL, maxRatio: 1_000 }),
-      "DATASET_INVALID",
-      "200 real bytes declared as 10 with a 64-byte limit",
-    );
-    assert.match(err.message, /expands past 64/, "expected the limit to be enforced while writing");
+    await rejectsWith(extractZip(zip, dest), "DATASET_CORRUPTED", "a stored entry with two sizes");
   });
 
-  test("rejects more entries than maxEntries", async () => {
+  test("rejects more entries than maxEntries before reading them", async () => {
     const entries = Array.from({ length: 11 }, (_, i) => ({ name: `f${i}.txt`, data: "." }));
     const { zip, dest } = await caseWith(entries);
-    const err = await rejectsWith(extractZip(zip, dest, SMALL), "DATASET_INVALID", "11 entries with a limit of 10");
-    assert.match(err.message, /11 entries/, "expected the message to give the entry count");
+    const err = await rejectsWith(extractZip(zip, dest, SMALL), "DATASET_CORRUPTED", "11 entries with a limit of 10");
+    assert.match(err.message, /lists 11 entries, over the limit of 10/, "expected the message to give the entry count");
   });
 
   test("rejects a compression ratio above maxRatio", async () => {
-    const { zip, dest } = await caseWith([{ name: "bomb.bin", data: "z", declaredSize: 60 }]);
-    const err = await rejectsWith(extractZip(zip, dest, { ...SMALL, maxRatio: 10 }), "DATASET_INVALID", "a 60:1 ratio");
-    assert.match(err.message, /ratio 60/, "expected the message to give the ratio");
+    const { zip, dest } = await caseWith(deflatedZip("bomb.bin", Buffer.alloc(4 * 1024 * 1024)));
+    const err = await rejectsWith(extractZip(zip, dest), "DATASET_CORRUPTED", "a 1000:1 entry");
+    assert.match(err.message, /ratio over 200/, "expected the message to give the limit");
+  });
+
+  test("extracts into a fresh folder only", async () => {
+    const { zip, dest } = await caseWith([{ name: "a.txt", data: "a" }]);
+    await mkdir(dest, { recursive: true });
+    await assert.rejects(extractZip(zip, dest), /EEXIST/);
   });
 
   test("an entry under a path that is also a file is refused as an ArchiveError, not a raw fs error", async () => {
@@ -173,17 +228,13 @@ describe("extractZip", () => {
     }
   });
 
-  test("a duplicate entry name is refused as an ArchiveError", async () => {
+  test("a duplicate entry name is refused before anything is written", async () => {
     const { zip, dest } = await caseWith([
       { name: "data.yaml", data: "one" },
-      { name: "data.yaml", data: "two" },
+      { name: "Data.YAML", data: "two" },
     ]);
-    try {
-      await extractZip(zip, dest);
-      assert.fail("expected an archive with a duplicate entry to be refused");
-    } catch (err) {
-      assert.ok(err instanceof ArchiveError, `expected an ArchiveError, got ${String(err)}`);
-    }
-    assert.deepEqual(await readdir(dest), ["data.yaml"], "expected only the first data.yaml to be written");
+    const err = await rejectsWith(extractZip(zip, dest), "DATASET_INVALID", "a case-folded duplicate");
+    assert.match(err.message, /"Data\.YAML" and "data\.yaml", which name the same path/);
+    assert.equal(existsSync(dest), false);
   });
 });

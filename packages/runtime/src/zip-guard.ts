@@ -1,130 +1,218 @@
 import { createWriteStream } from "node:fs";
-import { mkdir } from "node:fs/promises";
-import { dirname, isAbsolute, normalize, resolve, sep } from "node:path";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import unzipper from "unzipper";
+import { mkdir, open, writeFile, type FileHandle } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { Writable } from "node:stream";
+import { locateDirectory, locateEntryData, readCentralDirectory, type EntryData } from "./zip-directory.js";
+import { walkEntries, writeFailure, type EntrySink } from "./zip-entries.js";
+import { DEFAULT_ZIP_LIMITS, planEntries, type PlannedEntry, type ZipLimits } from "./zip-policy.js";
 
-/** Why an archive was refused: unreadable (corrupted) or readable but unacceptable (invalid). */
-export class ArchiveError extends Error {
-  override name = "ArchiveError";
-  constructor(
-    readonly code: "DATASET_CORRUPTED" | "DATASET_INVALID",
-    message: string,
-  ) {
-    super(message);
-  }
+export { ArchiveError } from "./zip-directory.js";
+export { DEFAULT_ZIP_LIMITS, entrySegments, entryTarget, type ZipLimits } from "./zip-policy.js";
+
+/** What an extraction wrote. */
+export interface ExtractedArchive {
+  files: number;
+  directories: number;
+  /** Bytes written, as inflated (equal to the declared sizes, which were checked). */
+  bytes: number;
 }
 
-export interface ZipLimits {
-  maxEntries: number;
-  /** Sum of all extracted bytes, counted as written (headers can lie). */
-  maxTotalBytes: number;
-  /** Largest allowed uncompressed/compressed ratio for the whole archive. */
-  maxRatio: number;
+/** What an inspection saw: every path, `/`-separated, relative to the archive root. */
+export interface InspectedArchive {
+  files: Array<{ path: string; size: number }>;
+  /** Every folder, named by an entry or implied by a file's path. */
+  directories: string[];
+  bytes: number;
 }
 
-export const DEFAULT_ZIP_LIMITS: ZipLimits = {
-  maxEntries: 200_000,
-  maxTotalBytes: 20 * 1024 ** 3,
-  maxRatio: 200,
-};
-
-const S_IFMT = 0o170000;
-const S_IFLNK = 0o120000;
-
-/** The entry's path inside `dest`, or an error when it would land anywhere else. */
-export function entryTarget(dest: string, entryPath: string): string {
-  const cleaned = entryPath.replace(/\\/g, "/");
-  if (cleaned.includes("\0") || isAbsolute(cleaned) || /^[A-Za-z]:/.test(cleaned)) {
-    throw new ArchiveError("DATASET_INVALID", `archive entry has an absolute path: ${JSON.stringify(entryPath)}`);
-  }
-  const root = resolve(dest);
-  const target = resolve(root, normalize(cleaned));
-  if (target !== root && !target.startsWith(root + sep)) {
-    throw new ArchiveError("DATASET_INVALID", `archive entry escapes the dataset folder: ${JSON.stringify(entryPath)}`);
-  }
-  return target;
+export interface InspectOptions {
+  /** How many bytes of a file inflated by streaming (over 2 MiB) to give `onFile`; none by default. */
+  keep?: (path: string) => number;
+  /**
+   * Called for every file once it passed its checks: its whole content when it was inflated in
+   * memory (up to 2 MiB) or the first `keep(path)` bytes of a larger one (`complete` says which).
+   */
+  onFile?: (path: string, content: Buffer, complete: boolean) => void;
 }
+
+/** Writes in flight at once during extraction, and the content they may hold in memory together. */
+const MAX_WRITES = 16;
+const MAX_WRITE_BYTES = 32 * 1024 ** 2;
 
 /**
- * Extracts a zip file into `dest`. Every entry is checked before anything is written: no path
- * may leave `dest`, links are refused, and the entry count, total size and compression ratio
- * are bounded — the size while writing, so a lying header cannot exceed it.
+ * Extracts `zipPath` into `dest`, a folder that must not exist yet. The central directory and
+ * every local header are checked before anything is written: entry names, links and special
+ * files, encryption, compression methods, duplicates (after Unicode normalisation and case
+ * folding), overlapping entries, entry count, declared size and ratio. Inflation is bounded per
+ * entry by its declared size, so nothing inflates past what was checked, and every entry's size
+ * and CRC-32 are verified. Nested archives are written as plain files, never opened.
  */
 export async function extractZip(
   zipPath: string,
   dest: string,
   limits: ZipLimits = DEFAULT_ZIP_LIMITS,
-): Promise<number> {
-  let directory: unzipper.CentralDirectory;
-  try {
-    directory = await unzipper.Open.file(zipPath);
-  } catch (err) {
-    throw new ArchiveError("DATASET_CORRUPTED", `not a readable zip archive: ${(err as Error).message}`);
-  }
-  if (directory.files.length > limits.maxEntries) {
-    throw new ArchiveError(
-      "DATASET_INVALID",
-      `archive has ${directory.files.length} entries (limit ${limits.maxEntries})`,
-    );
-  }
-  let declared = 0;
-  let compressed = 0;
-  for (const entry of directory.files) {
-    entryTarget(dest, entry.path);
-    if (((entry.externalFileAttributes >>> 16) & S_IFMT) === S_IFLNK) {
-      throw new ArchiveError("DATASET_INVALID", `archive entry is a symbolic link: ${JSON.stringify(entry.path)}`);
+): Promise<ExtractedArchive> {
+  return withArchive(zipPath, limits, async (walk) => {
+    const root = resolve(dest);
+    await mkdir(dirname(root), { recursive: true });
+    // a fresh folder: nothing in it can be a link planted earlier
+    await mkdir(root);
+    const folders = folderPaths(walk.planned);
+    for (const folder of folders) await mkdir(join(root, ...folder.split("/")), { recursive: true });
+    const writes = new WriteQueue(walk.abort);
+    const sink: EntrySink = {
+      whole: ({ entry, segments }, _path, content) =>
+        writes.add(
+          content.length,
+          () => writeFile(join(root, ...segments), content, { flag: "wx" }),
+          (err) => writeFailure(entry, err),
+        ),
+      stream: ({ segments }) => createWriteStream(join(root, ...segments), { flags: "wx" }),
+      streamed: () => undefined,
+    };
+    try {
+      const bytes = await walkEntries(walk, sink);
+      await writes.settled();
+      return { files: walk.planned.filter((p) => !p.directory).length, directories: folders.length, bytes };
+    } catch (err) {
+      walk.abort.abort();
+      await writes.settled().catch(() => undefined);
+      throw err;
     }
-    declared += entry.uncompressedSize;
-    compressed += entry.compressedSize;
+  });
+}
+
+/**
+ * Checks `zipPath` exactly as extractZip does (every refusal, every entry inflated, sized and
+ * CRC-checked) without writing a byte anywhere: for a service that only validates an archive
+ * that others will extract. What each file held goes to `options.onFile`.
+ */
+export async function inspectZip(
+  zipPath: string,
+  limits: ZipLimits = DEFAULT_ZIP_LIMITS,
+  options: InspectOptions = {},
+): Promise<InspectedArchive> {
+  return withArchive(zipPath, limits, async (walk) => {
+    const heads = new Map<string, Buffer[]>();
+    const sink: EntrySink = {
+      whole: async (_file, path, content) => options.onFile?.(path, content, true),
+      stream: (_file, path) => keeper(options.keep?.(path) ?? 0, (chunks) => heads.set(path, chunks)),
+      streamed: ({ entry }, path) => {
+        const head = Buffer.concat(heads.get(path) ?? []);
+        heads.delete(path);
+        options.onFile?.(path, head, head.length === entry.uncompressedSize);
+      },
+    };
+    const bytes = await walkEntries(walk, sink);
+    const files = walk.planned
+      .filter((p) => !p.directory)
+      .map((p) => ({ path: p.segments.join("/"), size: p.entry.uncompressedSize }));
+    return { files, directories: folderPaths(walk.planned), bytes };
+  });
+}
+
+interface OpenedArchive {
+  zipPath: string;
+  fh: FileHandle;
+  planned: PlannedEntry[];
+  data: EntryData[];
+  limits: ZipLimits;
+  directoryOffset: number;
+  abort: AbortController;
+  signal: AbortSignal;
+}
+
+/** Opens and checks everything that can be checked before inflating, then runs `use`. */
+async function withArchive<T>(
+  zipPath: string,
+  limits: ZipLimits,
+  use: (walk: OpenedArchive) => Promise<T>,
+): Promise<T> {
+  let fh: FileHandle;
+  try {
+    fh = await open(zipPath, "r");
+  } catch (err) {
+    throw new Error(`cannot open ${zipPath}: ${(err as Error).message}`, { cause: err });
   }
-  if (declared > limits.maxTotalBytes) {
-    throw new ArchiveError("DATASET_INVALID", `archive expands to ${declared} bytes (limit ${limits.maxTotalBytes})`);
+  try {
+    const { size } = await fh.stat();
+    const location = await locateDirectory(fh, size, limits.maxEntries);
+    const entries = await readCentralDirectory(zipPath, size, location);
+    const planned = planEntries(entries, size, limits);
+    const data = await locateEntryData(fh, entries, location.offset);
+    const abort = new AbortController();
+    return await use({
+      zipPath,
+      fh,
+      planned,
+      data,
+      limits,
+      directoryOffset: location.offset,
+      abort,
+      signal: abort.signal,
+    });
+  } finally {
+    await fh.close();
   }
-  if (compressed > 0 && declared / compressed > limits.maxRatio) {
-    throw new ArchiveError(
-      "DATASET_INVALID",
-      `archive compression ratio ${Math.round(declared / compressed)} exceeds ${limits.maxRatio}`,
-    );
+}
+
+/** Every folder the entries name or imply, parents first. */
+function folderPaths(planned: readonly PlannedEntry[]): string[] {
+  const folders = new Set<string>();
+  for (const { segments, directory } of planned) {
+    const depth = directory ? segments.length : segments.length - 1;
+    for (let d = 1; d <= depth; d++) folders.add(segments.slice(0, d).join("/"));
+  }
+  return [...folders].sort((a, b) => a.split("/").length - b.split("/").length || a.localeCompare(b));
+}
+
+/** A sink that keeps the first `limit` bytes and drops the rest. */
+function keeper(limit: number, done: (chunks: Buffer[]) => void): Writable {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (kept < limit) {
+        chunks.push(chunk.subarray(0, Math.min(chunk.length, limit - kept)));
+        kept += Math.min(chunk.length, limit - kept);
+      }
+      callback();
+    },
+    final(callback) {
+      done(chunks);
+      callback();
+    },
+  });
+}
+
+/** Writes in flight, bounded in count and bytes; the first failure aborts the extraction. */
+class WriteQueue {
+  private readonly pending = new Set<Promise<void>>();
+  private bytes = 0;
+  private failure: { error: unknown } | null = null;
+  constructor(private readonly abort: AbortController) {}
+
+  async add(bytes: number, start: () => Promise<void>, explain: (err: unknown) => Error): Promise<void> {
+    while (this.pending.size >= MAX_WRITES || (this.bytes + bytes > MAX_WRITE_BYTES && this.pending.size > 0)) {
+      await Promise.race(this.pending);
+    }
+    if (this.failure) throw this.failure.error;
+    this.bytes += bytes;
+    const write: Promise<void> = start()
+      .catch((err: unknown) => {
+        this.failure ??= { error: explain(err) };
+        this.abort.abort();
+      })
+      .finally(() => {
+        this.bytes -= bytes;
+        this.pending.delete(write);
+      });
+    this.pending.add(write);
   }
 
-  let written = 0;
-  await mkdir(dest, { recursive: true });
-  for (const entry of directory.files) {
-    const target = entryTarget(dest, entry.path);
-    try {
-      // a file entry `a` followed by `a/b.txt` makes these fail: the archive's fault, not ours
-      await mkdir(entry.type === "Directory" ? target : dirname(target), { recursive: true });
-    } catch (err) {
-      throw new ArchiveError(
-        "DATASET_INVALID",
-        `cannot create the folder of ${JSON.stringify(entry.path)}: ${(err as Error).message}`,
-      );
-    }
-    if (entry.type === "Directory") continue;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, callback) {
-        written += chunk.length;
-        if (written > limits.maxTotalBytes) {
-          callback(new ArchiveError("DATASET_INVALID", `archive expands past ${limits.maxTotalBytes} bytes`));
-        } else {
-          callback(null, chunk);
-        }
-      },
-    });
-    try {
-      await pipeline(entry.stream(), meter, createWriteStream(target, { flags: "wx" }));
-    } catch (err) {
-      if (err instanceof ArchiveError) throw err;
-      if ((err as NodeJS.ErrnoException).code === "EEXIST" || (err as NodeJS.ErrnoException).code === "EISDIR") {
-        throw new ArchiveError("DATASET_INVALID", `archive holds ${JSON.stringify(entry.path)} twice`);
-      }
-      throw new ArchiveError(
-        "DATASET_CORRUPTED",
-        `cannot extract ${JSON.stringify(entry.path)}: ${(err as Error).message}`,
-      );
-    }
+  /** Waits for every write in flight; throws the first failure. */
+  async settled(): Promise<void> {
+    await Promise.all(this.pending);
+    if (this.failure) throw this.failure.error;
   }
-  return directory.files.length;
 }

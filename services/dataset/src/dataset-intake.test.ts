@@ -1,170 +1,184 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import type { DatasetReady, JobEvent } from "@trainyard/contracts";
-import { createLogger, extractZip } from "@trainyard/runtime";
+import type { JobEventOf } from "@trainyard/contracts";
 import { DatasetError } from "./dataset-error.js";
-import { intakeDataset, type IntakeDeps } from "./dataset-intake.js";
+import { intakeDataset } from "./dataset-intake.js";
+import { assertNothingLeft, failureOf, firstDelivery, intakeHarness, memoryStore } from "./testing/intake-harness.js";
 import { trainRequested } from "./testing/train-request.js";
-import { datasetZip, sampleDataset } from "./testing/yolo-fixture.js";
-import { buildZip } from "@trainyard/stack";
-import { validateYoloDataset } from "./yolo-layout.js";
+import { datasetZip, SAMPLE_INFO, sampleDataset } from "./testing/yolo-fixture.js";
 
 const scratch = await mkdtemp(join(tmpdir(), "dataset-intake-"));
 after(() => rm(scratch, { recursive: true, force: true }));
 
 const URL_WITH_TOKEN = "https://storage.example.com/datasets/abc.zip?token=secret";
-
-/** Real extraction and validation; the download serves `archive` and NATS is recorded. */
-function harness(archive: Buffer | (() => Promise<Buffer>), overrides: Partial<IntakeDeps> = {}) {
-  const workDir = join(scratch, `work-${Math.random().toString(36).slice(2)}`);
-  const events: Array<{ event: JobEvent; msgId: string }> = [];
-  const ready: Array<{ ready: DatasetReady; msgId: string }> = [];
-  const stored: string[] = [];
-  const deps: IntakeDeps = {
-    workDir,
-    download: async (_url, destFile) => {
-      const bytes = typeof archive === "function" ? await archive() : archive;
-      await writeFile(destFile, bytes);
-      return { bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") };
-    },
-    extract: (zipFile, destDir) => extractZip(zipFile, destDir),
-    validate: validateYoloDataset,
-    store: async (name) => {
-      stored.push(name);
-    },
-    publishJobEvent: async (event, msgId) => {
-      events.push({ event, msgId });
-    },
-    publishDatasetReady: async (r, msgId) => {
-      ready.push({ ready: r, msgId });
-    },
-    isCancelled: async () => false,
-    log: createLogger("dataset-test", "silent"),
-    ...overrides,
-  };
-  return { deps, events, ready, stored, workDir };
-}
-
-const firstDelivery = { attempt: 1, working: () => {} };
-
-function failure(events: Array<{ event: JobEvent }>) {
-  assert.equal(events.length, 1, "expected exactly one job event");
-  const event = events[0]?.event;
-  assert.equal(event?.type, "failed");
-  return event.error;
-}
+const phases = (events: Array<{ event: { type: string } }>) =>
+  events.map((e) => e.event).filter((e): e is JobEventOf<"phase"> => e.type === "phase");
 
 describe("intakeDataset", () => {
-  it("stores the archive, then publishes phase downloading and train.dataset.ready", async () => {
+  it("reports download progress, stores the archive by digest, then publishes phase 5% and train.dataset.ready", async () => {
     const zip = datasetZip(sampleDataset(), "dataset");
-    const h = harness(zip);
+    const sha256 = createHash("sha256").update(zip).digest("hex");
+    const h = await intakeHarness(scratch, zip);
     const request = trainRequested(URL_WITH_TOKEN);
     const outcome = await intakeDataset(request, firstDelivery, h.deps);
     assert.deepEqual(outcome, { kind: "ack" });
-    assert.deepEqual(h.stored, [`${request.job_id}.zip`]);
-    const phase = h.events[0]?.event;
-    assert.equal(phase?.type, "phase");
-    assert.equal(phase.phase, "downloading");
-    assert.equal(phase.percentage, 5);
-    assert.equal(phase.total_epochs, 3);
-    assert.equal(phase.dataset_info?.total_images, 3);
-    assert.equal(h.ready[0]?.msgId, `${request.job_id}:dataset-ready`);
-    assert.equal(h.ready[0]?.ready.dataset_root, "dataset", "data.yaml sits in the archive's top-level folder");
-    assert.equal(h.ready[0]?.ready.dataset_sha256, createHash("sha256").update(zip).digest("hex"));
-    assert.deepEqual(await readdir(h.workDir), [], "the scratch folder is removed");
+    assert.deepEqual([...h.store.records.keys()], [sha256]);
+
+    const progress = phases(h.events);
+    assert.deepEqual(
+      progress.map((p) => [p.percentage, p.bytes_downloaded, p.bytes_total]),
+      [
+        [0, 0, zip.length],
+        [4, zip.length, zip.length],
+        [5, zip.length, zip.length],
+      ],
+      "download progress within 0..4 %, then 5 % once validated",
+    );
+    assert.deepEqual(
+      h.events.map((e) => e.msgId),
+      [
+        `${request.job_id}:phase-downloading:0`,
+        `${request.job_id}:phase-downloading:4`,
+        `${request.job_id}:phase-downloading`,
+      ],
+    );
+    const last = progress.at(-1)!;
+    assert.equal(last.phase, "downloading");
+    assert.equal(last.total_epochs, 3);
+    assert.deepEqual(last.dataset_info, SAMPLE_INFO);
+    assert.equal(last.dataset_warnings, undefined);
+
+    const ready = h.ready[0]!;
+    assert.equal(ready.msgId, `${request.job_id}:dataset-ready`);
+    assert.equal(ready.ready.dataset_object, `sha256/${sha256}.zip`);
+    assert.equal(ready.ready.dataset_root, "dataset", "data.yaml sits in the archive's top-level folder");
+    assert.equal(ready.ready.dataset_sha256, sha256);
+    assert.deepEqual(ready.ready.dataset_splits, { train: ["images/train"], val: ["images/val"] });
+    await assertNothingLeft(h);
   });
 
-  it("fails the job with DATASET_INVALID when an entry escapes the extraction folder", async () => {
-    const zip = buildZip([
-      { name: "data.yaml", data: "names: [a]\n" },
-      // lands in the work folder itself if extracted: beside the job's scratch folder
-      { name: "../../escaped.txt", data: "owned" },
-    ]);
-    const h = harness(zip);
-    const outcome = await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps);
-    assert.deepEqual(outcome, { kind: "ack" }, "a bad dataset is final, not retried");
-    const error = failure(h.events);
+  it("validates the same archive once: a second job reuses the stored record", async () => {
+    const zip = datasetZip(sampleDataset());
+    const store = memoryStore();
+    const first = await intakeHarness(scratch, zip, { store });
+    await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, first.deps);
+    const second = await intakeHarness(scratch, zip, { store });
+    await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, second.deps);
+    assert.deepEqual(first.calls, { inspect: 1, validate: 1 });
+    assert.deepEqual(second.calls, { inspect: 0, validate: 0 }, "the second job neither inspects nor validates");
+    assert.equal(store.puts, 1, "stored once");
+    assert.deepEqual(second.ready[0]?.ready.dataset_info, first.ready[0]?.ready.dataset_info);
+    assert.equal(second.ready[0]?.ready.dataset_object, first.ready[0]?.ready.dataset_object);
+  });
+
+  it("lenient mode: accepts labels Ultralytics would skip, with warnings sent along with dataset_info", async () => {
+    const zip = datasetZip({ ...sampleDataset(), "labels/train/b.txt": "0 0.5 0.5 1 1\n9 0.5 0.5 1 1\n" });
+    const store = memoryStore();
+    const lenient = await intakeHarness(scratch, zip, { lenient: true, store });
+    await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, lenient.deps);
+    const warnings = [
+      "labels/train/b.txt line 2: class 9 is out of range (data.yaml lists 2 classes)",
+      "1 images will be skipped by the trainer",
+    ];
+    assert.deepEqual(lenient.ready[0]?.ready.dataset_warnings, warnings);
+    assert.deepEqual(phases(lenient.events).at(-1)?.dataset_warnings, warnings);
+    assert.equal(lenient.ready[0]?.ready.dataset_info.train_images, 1);
+
+    // the stored record carries the warnings: a strict deployment validates again, and fails
+    const strict = await intakeHarness(scratch, zip, { store });
+    await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, strict.deps);
+    assert.equal(strict.calls.validate, 1);
+    const error = failureOf(strict);
     assert.equal(error.code, "DATASET_INVALID");
-    assert.equal(error.phase, "dataset_validation");
-    assert.match(error.message, /escapes the dataset folder/);
-    assert.deepEqual(await readdir(h.workDir), [], "nothing written beside the scratch folder");
-    assert.deepEqual(h.stored, []);
+    assert.match(error.message, /labels\/train\/b\.txt line 2: class 9 is out of range/);
   });
 
-  it("fails the job with DATASET_INVALID when the archive holds a symbolic link", async () => {
-    const zip = buildZip([{ name: "data.yaml", data: "/etc/passwd", mode: 0o120777 }]);
-    const h = harness(zip);
-    await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps);
-    assert.match(failure(h.events).message, /symbolic link/);
+  it("validates again when expected_structure asks for more than the stored record covers", async () => {
+    const zip = datasetZip(sampleDataset());
+    const store = memoryStore();
+    await intakeDataset(
+      trainRequested(URL_WITH_TOKEN),
+      firstDelivery,
+      (await intakeHarness(scratch, zip, { store })).deps,
+    );
+    const h = await intakeHarness(scratch, zip, { store });
+    await intakeDataset(trainRequested(URL_WITH_TOKEN, { "images/test": true }), firstDelivery, h.deps);
+    assert.equal(h.calls.validate, 1);
+    assert.match(failureOf(h).message, /^Missing images\/test in dataset/);
   });
 
-  it("fails the job with DATASET_CORRUPTED when the archive is not a zip", async () => {
-    const h = harness(Buffer.from("this is not a zip archive at all"));
-    await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps);
-    const error = failure(h.events);
-    assert.equal(error.code, "DATASET_CORRUPTED");
-    assert.equal(error.epoch, null);
-  });
-
-  it("retries a retryable download failure, and fails the job on the last attempt", async () => {
-    const h = harness(Buffer.alloc(0), {
-      download: async () => {
-        throw new DatasetError("DATASET_DOWNLOAD_FAILED", "dataset server answered HTTP 503", undefined, true);
+  it("fails the job with DATASET_DOWNLOAD_FAILED, in order after the progress already reported", async () => {
+    const h = await intakeHarness(scratch, Buffer.alloc(0), {
+      overrides: {
+        download: async (_url, _dest, onProgress) => {
+          onProgress(0, 1000);
+          onProgress(600, 1000);
+          throw new DatasetError("DATASET_DOWNLOAD_FAILED", "dataset server answered HTTP 503", "try later", true);
+        },
       },
-      downloadAttempts: 3,
     });
     const request = trainRequested(URL_WITH_TOKEN);
-    const early = await intakeDataset(request, { attempt: 1, working: () => {} }, h.deps);
-    assert.equal(early.kind, "retry");
-    assert.equal(h.events.length, 0, "no failure while attempts remain");
-    const last = await intakeDataset(request, { attempt: 3, working: () => {} }, h.deps);
-    assert.deepEqual(last, { kind: "ack" });
-    const error = failure(h.events);
+    assert.deepEqual(await intakeDataset(request, firstDelivery, h.deps), { kind: "ack" });
+    const error = failureOf(h);
     assert.equal(error.code, "DATASET_DOWNLOAD_FAILED");
     assert.equal(error.phase, "dataset_download");
-    assert.equal(h.events[0]?.msgId, `${request.job_id}:terminal`, "a failure is the job's one terminal event");
+    assert.deepEqual(
+      h.events.map((e) => [e.event.type, e.msgId]),
+      [
+        ["phase", `${request.job_id}:phase-downloading:0`],
+        ["phase", `${request.job_id}:phase-downloading:2`],
+        ["failed", `${request.job_id}:terminal`],
+      ],
+    );
+    await assertNothingLeft(h);
   });
 
   it("does nothing for a job cancelled before its dataset was fetched", async () => {
     let downloads = 0;
-    const h = harness(datasetZip(sampleDataset()), {
-      isCancelled: async () => true,
-      download: async () => {
-        downloads++;
-        throw new Error("a cancelled job must not be downloaded");
+    const h = await intakeHarness(scratch, datasetZip(sampleDataset()), {
+      overrides: {
+        isCancelled: async () => true,
+        download: async () => {
+          downloads++;
+          throw new Error("a cancelled job must not be downloaded");
+        },
       },
     });
-    const outcome = await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps);
-    assert.deepEqual(outcome, { kind: "ack" });
+    assert.deepEqual(await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps), { kind: "ack" });
     assert.equal(downloads, 0, "no download for a cancelled job");
     assert.equal(h.events.length + h.ready.length, 0, "nothing published: the gateway told the app already");
   });
 
   it("hands nothing to the scheduler when the job is cancelled during the download", async () => {
     let checks = 0;
-    const h = harness(datasetZip(sampleDataset()), { isCancelled: async () => ++checks > 1 });
-    const outcome = await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps);
-    assert.deepEqual(outcome, { kind: "ack" });
+    const h = await intakeHarness(scratch, datasetZip(sampleDataset()), {
+      overrides: { isCancelled: async () => ++checks > 1 },
+    });
+    assert.deepEqual(await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps), { kind: "ack" });
     assert.equal(h.ready.length, 0, "no train.dataset.ready for a cancelled job");
   });
 
-  it("throws, publishing nothing, when the object store is unavailable", async () => {
-    const h = harness(datasetZip(sampleDataset()), {
-      store: async () => {
-        throw new Error("no responders: object store unavailable");
-      },
-    });
+  it("throws, publishing nothing final, when the object store is unavailable", async () => {
+    const store = memoryStore();
+    store.storeValidated = async () => {
+      throw new Error("no responders: object store unavailable");
+    };
+    const h = await intakeHarness(scratch, datasetZip(sampleDataset()), { store });
     await assert.rejects(
       intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps),
       /object store unavailable/,
     );
-    assert.deepEqual(h.events, []);
+    assert.deepEqual(
+      h.events.map((e) => e.event.type === "phase" && e.event.percentage),
+      [0, 4],
+      "only download progress: no 5 %, no failure",
+    );
     assert.deepEqual(h.ready, []);
-    assert.deepEqual(await readdir(h.workDir), [], "the scratch folder is removed after an error too");
+    await assertNothingLeft(h);
   });
 
   it("keeps the delivery alive with in-progress acks during a long download", async () => {
@@ -178,9 +192,10 @@ describe("intakeDataset", () => {
       },
     };
     // The download only finishes once two in-progress acks were sent.
-    const h = harness(async () => twoBeats.then(() => datasetZip(sampleDataset())), { workingIntervalMs: 5 });
-    const outcome = await intakeDataset(trainRequested(URL_WITH_TOKEN), delivery, h.deps);
-    assert.deepEqual(outcome, { kind: "ack" });
+    const h = await intakeHarness(scratch, async () => twoBeats.then(() => datasetZip(sampleDataset())), {
+      overrides: { workingIntervalMs: 5 },
+    });
+    assert.deepEqual(await intakeDataset(trainRequested(URL_WITH_TOKEN), delivery, h.deps), { kind: "ack" });
     assert.ok(beats >= 2, `expected at least 2 in-progress acks, got ${beats}`);
   });
 });

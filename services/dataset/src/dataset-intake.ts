@@ -1,44 +1,62 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { join, relative, sep } from "node:path";
-import { DatasetReady, terminalEventId, type JobEvent, type TrainRequested } from "@trainyard/contracts";
-import { ack, ArchiveError, retryLater, type Delivery, type Logger, type Outcome } from "@trainyard/runtime";
+import { join } from "node:path";
+import {
+  DatasetReady,
+  terminalEventId,
+  type DatasetInfo,
+  type JobEvent,
+  type TrainRequested,
+} from "@trainyard/contracts";
+import { ack, ArchiveError, type Delivery, type Logger, type Outcome } from "@trainyard/runtime";
 import { DatasetError } from "./dataset-error.js";
 import type { DownloadedArchive } from "./adapters/download.js";
-import type { ValidatedDataset } from "./yolo-layout.js";
+import { VALIDATION_VERSION, type DatasetStore, type ValidationRecord } from "./adapters/dataset-store.js";
+import { downloadProgress, type DownloadStep } from "./download-progress.js";
+import type { DatasetTree } from "./dataset-tree.js";
+import type { ValidatedDataset, ValidationOptions } from "./yolo-layout.js";
 
-/** Percentage of the `downloading` phase event (architecture: progress mapping). */
+/** Percentage of the `downloading` phase event once the dataset is validated (architecture: progress mapping). */
 export const DOWNLOADING_PERCENTAGE = 5;
 
 export interface IntakeDeps {
   /** Scratch space; each delivery works in its own folder under it, removed afterwards. */
   workDir: string;
-  download(url: string, destFile: string): Promise<DownloadedArchive>;
-  /** Extracts with the zip guard; an ArchiveError says corrupted or invalid. */
-  extract(zipFile: string, destDir: string): Promise<unknown>;
-  validate(dir: string, expectedStructure?: Record<string, boolean>): Promise<ValidatedDataset>;
-  /** Stores the original archive as `objectName`; throws when the store is unavailable. */
-  store(objectName: string, zipFile: string, sha256: string): Promise<void>;
+  /** Downloads into `destFile`, reporting bytes as they arrive; throws DatasetError or DownloadInterrupted. */
+  download(
+    url: string,
+    destFile: string,
+    onProgress: (bytes: number, total: number | null) => void,
+  ): Promise<DownloadedArchive>;
+  /**
+   * Checks the archive with the zip guard without extracting it (agents extract it on their own
+   * hosts) and returns what validation reads; an ArchiveError says corrupted or invalid.
+   */
+  inspect(zipFile: string): Promise<DatasetTree>;
+  validate(tree: DatasetTree, options: ValidationOptions): Promise<ValidatedDataset>;
+  /** Accept what Ultralytics would only warn about, as warnings (DATASET_LENIENT_VALIDATION). */
+  lenient: boolean;
+  store: DatasetStore;
   publishJobEvent(event: JobEvent, msgId: string): Promise<void>;
   /** True once the job was cancelled (the gateway already told the app). */
   isCancelled(jobId: string): Promise<boolean>;
   publishDatasetReady(ready: DatasetReady, msgId: string): Promise<void>;
   log: Logger;
   now?: () => Date;
-  /** Deliveries a retryable download failure (5xx, reset connection) gets before the job fails. */
-  downloadAttempts?: number;
   /** How often to tell JetStream the job is still being worked on; well under the consumer's ack wait. */
   workingIntervalMs?: number;
 }
 
 /**
- * Phase 1 of a job (PRD 3.2): download, extract, validate and store the dataset, then hand the
- * job to the scheduler. A bad dataset is final: the job fails and the message is acked.
- * Infrastructure errors (object store, NATS) throw, so the consumer redelivers; every publish
- * carries a msg id derived from the job, so a redelivery after a partial run publishes nothing twice.
+ * Phase 1 of a job (PRD 3.2): download, check (every entry inflated, never written out) and
+ * validate the dataset, store it, then hand the job to the scheduler. A bad dataset is final: the job fails and the message is acked.
+ * Archives are stored by content digest with what validating them established, so an archive
+ * submitted again is neither inspected nor validated again. Infrastructure errors (object store,
+ * NATS, a full disk) throw, so the consumer redelivers; every publish carries a msg id derived
+ * from the job, so a redelivery after a partial run publishes nothing twice.
  */
 export async function intakeDataset(
   request: TrainRequested,
-  delivery: Pick<Delivery, "attempt" | "working">,
+  delivery: Pick<Delivery, "working">,
   deps: IntakeDeps,
 ): Promise<Outcome> {
   const jobId = request.job_id;
@@ -58,19 +76,35 @@ export async function intakeDataset(
       log.warn({ err }, "in-progress ack failed");
     }
   }, deps.workingIntervalMs ?? 15_000);
+  const progress = progressPublisher(request, deps, now, log);
   try {
     const zipFile = join(scratch, "dataset.zip");
-    const archive = await deps.download(request.dataset.url, zipFile);
+    const archive = await deps.download(request.dataset.url, zipFile, progress.onBytes);
     log.info({ bytes: archive.bytes, sha256: archive.sha256 }, "dataset downloaded");
-    const extracted = join(scratch, "extracted");
-    await extractArchive(deps, zipFile, extracted);
-    const { root, info } = await deps.validate(extracted, request.dataset.expected_structure);
-    const objectName = `${jobId}.zip`;
-    await deps.store(objectName, zipFile, archive.sha256);
+    let record = await reusableRecord(deps, request, archive.sha256);
+    if (record) {
+      log.info({ sha256: archive.sha256 }, "archive validated before: not inspected again");
+    } else {
+      const tree = await inspectArchive(deps, zipFile);
+      const validated = await deps.validate(tree, {
+        ...(request.dataset.expected_structure ? { expectedStructure: request.dataset.expected_structure } : {}),
+        lenient: deps.lenient,
+      });
+      record = {
+        version: VALIDATION_VERSION,
+        root: validated.root,
+        splits: validated.splits,
+        info: validated.info,
+        warnings: validated.warnings,
+      };
+    }
+    const objectName = await deps.store.storeValidated(zipFile, archive.sha256, record);
+    await progress.settled();
     if (await deps.isCancelled(jobId)) {
       log.info("job was cancelled while its dataset was fetched");
       return ack;
     }
+    const warnings = record.warnings.length ? { dataset_warnings: record.warnings } : {};
     await deps.publishJobEvent(
       {
         type: "phase",
@@ -79,7 +113,10 @@ export async function intakeDataset(
         phase: "downloading",
         percentage: DOWNLOADING_PERCENTAGE,
         total_epochs: request.model_config.epochs,
-        dataset_info: info,
+        dataset_info: record.info,
+        bytes_downloaded: archive.bytes,
+        bytes_total: archive.bytes,
+        ...warnings,
       },
       `${jobId}:phase-downloading`,
     );
@@ -87,20 +124,18 @@ export async function intakeDataset(
       ...request,
       dataset_object: objectName,
       // agents extract the same archive, so they find data.yaml here without searching again
-      dataset_root: relative(extracted, root).split(sep).join("/"),
+      dataset_root: record.root,
       dataset_sha256: archive.sha256,
-      dataset_info: info,
+      dataset_info: record.info,
+      dataset_splits: record.splits,
+      ...warnings,
     });
     await deps.publishDatasetReady(ready, `${jobId}:dataset-ready`);
-    log.info({ object: objectName, images: info.total_images, classes: info.classes.length }, "dataset ready");
+    logReady(log, objectName, record.info, record.warnings);
     return ack;
   } catch (err) {
     if (!(err instanceof DatasetError)) throw err;
-    const attempts = deps.downloadAttempts ?? 3;
-    if (err.retryable && delivery.attempt < attempts) {
-      log.warn({ attempt: delivery.attempt, reason: err.message }, "dataset download failed, will retry");
-      return retryLater(Math.min(60_000, 5_000 * 2 ** (delivery.attempt - 1)), err.message);
-    }
+    await progress.settled();
     await deps.publishJobEvent(failedEvent(jobId, err, now()), terminalEventId(jobId));
     log.warn({ code: err.code, reason: err.message }, "dataset refused, job failed");
     return ack;
@@ -110,13 +145,65 @@ export async function intakeDataset(
   }
 }
 
-async function extractArchive(deps: IntakeDeps, zipFile: string, dest: string): Promise<void> {
+/**
+ * The stored record of this archive when it can stand for validating it now: same rules, no
+ * warnings unless lenient, and no expected_structure paths beyond what the record covers.
+ */
+async function reusableRecord(
+  deps: IntakeDeps,
+  request: TrainRequested,
+  sha256: string,
+): Promise<ValidationRecord | null> {
+  const extraPaths = Object.entries(request.dataset.expected_structure ?? {}).some(
+    ([path, required]) => required && !/^(data\.yaml|(images|labels)\/(train|val))\/?$/.test(path),
+  );
+  if (extraPaths) return null;
+  const record = await deps.store.findValidated(sha256);
+  if (!record || (record.warnings.length > 0 && !deps.lenient)) return null;
+  return record;
+}
+
+/** Publishes download progress in order and off the download's path; a lost progress event is only logged. */
+function progressPublisher(request: TrainRequested, deps: IntakeDeps, now: () => Date, log: Logger) {
+  let chain = Promise.resolve();
+  const publish = (step: DownloadStep) => {
+    const event: JobEvent = {
+      type: "phase",
+      job_id: request.job_id,
+      at: now().toISOString(),
+      phase: "downloading",
+      percentage: step.percentage,
+      total_epochs: request.model_config.epochs,
+      bytes_downloaded: step.bytes,
+      bytes_total: step.total,
+    };
+    chain = chain
+      .then(() => deps.publishJobEvent(event, `${request.job_id}:phase-downloading:${step.step}`))
+      .catch((err: unknown) => log.warn({ err, step: step.step }, "download progress event not published"));
+  };
+  return { onBytes: downloadProgress(publish), settled: () => chain };
+}
+
+async function inspectArchive(deps: IntakeDeps, zipFile: string): Promise<DatasetTree> {
   try {
-    await deps.extract(zipFile, dest);
+    return await deps.inspect(zipFile);
   } catch (err) {
-    if (err instanceof ArchiveError) throw new DatasetError(err.code, err.message);
+    if (err instanceof ArchiveError) throw new DatasetError(err.code, err.message, archiveDetails(err));
     throw err;
   }
+}
+
+function archiveDetails(err: ArchiveError): string {
+  return err.code === "DATASET_CORRUPTED"
+    ? "The dataset archive is damaged, truncated, not a zip file, or expands far beyond its size. Please re-create the zip archive (standard Deflate compression, no password) and upload it again."
+    : "The dataset archive holds entries this service refuses (links, absolute or '..' paths, duplicate names, encryption or unusual compression). Please re-create the archive from a plain folder with a standard zip tool.";
+}
+
+function logReady(log: Logger, objectName: string, info: DatasetInfo, warnings: string[]): void {
+  const fields = { object: objectName, images: info.total_images, classes: info.classes.length };
+  if (warnings.length)
+    log.warn({ ...fields, warnings: warnings.length }, "dataset ready, with problems accepted as warnings");
+  else log.info(fields, "dataset ready");
 }
 
 function failedEvent(jobId: string, err: DatasetError, at: Date): JobEvent {

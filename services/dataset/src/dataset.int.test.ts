@@ -22,13 +22,16 @@ import { startNats, type Supervised } from "@trainyard/stack";
 import { Env } from "./env.js";
 import { startDatasetService, type DatasetService } from "./service.js";
 import { trainRequested } from "./testing/train-request.js";
-import { datasetZip, sampleDataset } from "./testing/yolo-fixture.js";
+import { datasetZip, SAMPLE_INFO, sampleDataset } from "./testing/yolo-fixture.js";
 
 const validZip = datasetZip(sampleDataset(), "poste-dataset");
+const validSha256 = createHash("sha256").update(validZip).digest("hex");
 const withoutYaml = datasetZip(Object.fromEntries(Object.entries(sampleDataset()).filter(([p]) => p !== "data.yaml")));
 const archives: Record<string, Buffer> = {
   "/valid.zip": validZip,
+  "/same-again.zip": validZip,
   "/private.zip": validZip,
+  "/allow-listed.zip": validZip,
   // the local headers survive, the central directory does not: unreadable
   "/corrupted.zip": validZip.subarray(0, 200),
   "/no-yaml.zip": withoutYaml,
@@ -93,12 +96,13 @@ let service: DatasetService;
 let recorder: Recorder;
 let baseUrl = "";
 
-function envFor(allowPrivate: boolean): Env {
+function envFor(allowPrivate: boolean, allowList = ""): Env {
   return parseEnv(Env, {
     NATS_URL: nats.url,
     LOG_LEVEL: "silent",
     DATASET_WORK_DIR: join(tmp, "work"),
     OUTBOUND_ALLOW_PRIVATE: String(allowPrivate),
+    OUTBOUND_ALLOW_LIST: allowList,
   });
 }
 
@@ -113,8 +117,12 @@ const hasFailure = (seen: Seen[]) => seen.some((s) => s.subject.endsWith(".faile
 async function failureOf(path: string): Promise<Extract<JobEvent, { type: "failed" }>["error"]> {
   const req = await request(path);
   const seen = await recorder.waitFor(req.job_id, hasFailure, `a failed event for ${path}`);
-  assert.equal(seen.length, 1, "a failed job gets exactly one event and no dataset-ready command");
-  const event = JobEvent.parse(seen[0]?.data);
+  const others = seen.slice(0, -1).map((s) => JobEvent.parse(s.data));
+  assert.ok(
+    others.every((e) => e.type === "phase" && e.phase === "downloading" && e.percentage < 5),
+    `before the failure only download progress, got ${JSON.stringify(others)}`,
+  );
+  const event = JobEvent.parse(seen.at(-1)?.data);
   assert.equal(event.type, "failed");
   assert.doesNotMatch(event.error.message, /signed-secret/, "the signed token never reaches an event");
   return event.error;
@@ -141,43 +149,66 @@ after(async () => {
 });
 
 describe("dataset service against NATS JetStream and an HTTP file server", () => {
-  it("stores a valid dataset, publishes phase downloading 5% and train.dataset.ready", async () => {
+  it("stores a valid dataset by digest, publishes download progress, phase 5% and train.dataset.ready", async () => {
     const req = await request("/valid.zip");
     const seen = await recorder.waitFor(
       req.job_id,
       (s) => s.some((m) => m.subject === Subject.datasetReady),
       "train.dataset.ready",
     );
+    const phaseSubject = Subject.jobEvent(req.job_id, "phase");
     assert.deepEqual(
       seen.map((s) => s.subject),
-      [Subject.jobEvent(req.job_id, "phase"), Subject.datasetReady],
-      "the phase event comes first, then the command for the scheduler",
+      [phaseSubject, phaseSubject, phaseSubject, Subject.datasetReady],
+      "download progress (0 %, 4 %), then 5 % once validated, then the command for the scheduler",
     );
-    const expectedInfo = {
-      total_images: 3,
-      train_images: 2,
-      val_images: 1,
-      classes: ["poste", "cabo"],
-      class_distribution: { poste: 3, cabo: 1 },
-    };
-    const phase = JobEvent.parse(seen[0]?.data);
+    const phases = seen.slice(0, 3).map((s) => JobEvent.parse(s.data));
+    assert.deepEqual(
+      phases.map((p) => p.type === "phase" && [p.phase, p.percentage, p.bytes_downloaded, p.bytes_total]),
+      [
+        ["downloading", 0, 0, validZip.length],
+        ["downloading", 4, validZip.length, validZip.length],
+        ["downloading", 5, validZip.length, validZip.length],
+      ],
+    );
+    const phase = phases[2]!;
     assert.equal(phase.type, "phase");
-    assert.equal(phase.phase, "downloading");
-    assert.equal(phase.percentage, 5);
-    assert.deepEqual(phase.dataset_info, expectedInfo);
+    assert.deepEqual(phase.dataset_info, SAMPLE_INFO);
 
-    const ready = DatasetReady.parse(seen[1]?.data);
-    const sha256 = createHash("sha256").update(validZip).digest("hex");
-    assert.equal(ready.dataset_object, `${req.job_id}.zip`);
+    const ready = DatasetReady.parse(seen[3]?.data);
+    assert.equal(ready.dataset_object, `sha256/${validSha256}.zip`);
     assert.equal(ready.dataset_root, "poste-dataset");
-    assert.equal(ready.dataset_sha256, sha256);
-    assert.deepEqual(ready.dataset_info, expectedInfo);
+    assert.equal(ready.dataset_sha256, validSha256);
+    assert.deepEqual(ready.dataset_info, SAMPLE_INFO);
+    assert.deepEqual(ready.dataset_splits, { train: ["images/train"], val: ["images/val"] });
     assert.deepEqual(ready.model_config, req.model_config);
 
     const store = await openObjectStore(nc, Bucket.datasets);
     const stored = await store.getBlob(ready.dataset_object);
     assert.ok(stored, `object ${ready.dataset_object} exists in the datasets store`);
-    assert.equal(createHash("sha256").update(stored).digest("hex"), sha256, "the stored archive is the downloaded one");
+    assert.equal(
+      createHash("sha256").update(stored).digest("hex"),
+      validSha256,
+      "the stored archive is the downloaded one",
+    );
+  });
+
+  it("stores and validates the same archive once when it is submitted again", async () => {
+    const store = await openObjectStore(nc, Bucket.datasets);
+    const before = await store.info(`sha256/${validSha256}.zip`);
+    assert.ok(before, "stored by the previous job");
+    const req = await request("/same-again.zip");
+    const seen = await recorder.waitFor(
+      req.job_id,
+      (s) => s.some((m) => m.subject === Subject.datasetReady),
+      "train.dataset.ready for the same archive",
+    );
+    const ready = DatasetReady.parse(seen.at(-1)?.data);
+    assert.equal(ready.dataset_object, `sha256/${validSha256}.zip`);
+    assert.deepEqual(ready.dataset_info, SAMPLE_INFO);
+    const after = await store.info(ready.dataset_object);
+    assert.equal(after?.revision, before.revision, "the object was not stored again");
+    assert.equal((await store.list()).filter((o) => o.name.startsWith("sha256/")).length, 1);
   });
 
   it("fails a corrupted zip with DATASET_CORRUPTED", async () => {
@@ -223,5 +254,17 @@ describe("dataset service against NATS JetStream and an HTTP file server", () =>
     assert.equal(error.code, "DATASET_DOWNLOAD_FAILED");
     assert.match(error.message, /127\.0\.0\.1 is not reachable/);
     assert.equal(requestsByPath.get("/private.zip"), undefined, "no request reached the file server");
+  });
+
+  it("reaches an address on OUTBOUND_ALLOW_LIST although private networks are refused", async () => {
+    await service.stop();
+    service = await startDatasetService(envFor(false, "127.0.0.1"), createLogger("dataset", "silent"));
+    const req = await request("/allow-listed.zip");
+    const seen = await recorder.waitFor(
+      req.job_id,
+      (s) => s.some((m) => m.subject === Subject.datasetReady),
+      "train.dataset.ready through the allow-list",
+    );
+    assert.equal(DatasetReady.parse(seen.at(-1)?.data).dataset_sha256, validSha256);
   });
 });

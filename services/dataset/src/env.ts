@@ -1,22 +1,42 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CommonEnv, envBool } from "@trainyard/runtime";
+import { CommonEnv, DEFAULT_ZIP_LIMITS, envAllowList, envBool } from "@trainyard/runtime";
 import { z } from "zod";
 
 const GIB = 1024 ** 3;
+const positiveInt = z.coerce.number().int().positive();
 
 export const Env = CommonEnv.extend({
-  /** Scratch space for downloads and extraction; each job gets its own folder, removed when done. */
+  /** Scratch space for downloaded archives (never extracted here); each job gets its own folder, removed when done. */
   DATASET_WORK_DIR: z.string().min(1).default(join(tmpdir(), "trainyard-dataset")),
-  /** Largest dataset archive accepted, in bytes; enforced while streaming, not only by content-length. */
-  DATASET_MAX_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(10 * GIB),
-  /** Deadline for a whole download, redirects included, in milliseconds. */
-  DATASET_DOWNLOAD_TIMEOUT_MS: z.coerce.number().int().positive().default(600_000),
-  /** Allows dataset URLs on loopback and private networks: dev and tests only (SSRF guard). */
+  /** Largest dataset archive accepted, in bytes; refused early on Content-Length and enforced while streaming. */
+  DATASET_MAX_BYTES: positiveInt.default(10 * GIB),
+  /** Deadline for a whole download, every attempt, redirect and back-off included, in milliseconds. */
+  DATASET_DOWNLOAD_TIMEOUT_MS: positiveInt.default(600_000),
+  /** Deadline for opening a connection (TCP and TLS) to the dataset server, in milliseconds. */
+  DATASET_CONNECT_TIMEOUT_MS: positiveInt.default(10_000),
+  /** Longest silence allowed while waiting for response headers or between body chunks, in milliseconds. */
+  DATASET_IDLE_TIMEOUT_MS: positiveInt.default(30_000),
+  /** Tries per download for network errors and 5xx/408/429 answers (the first included); retries back off. */
+  DATASET_DOWNLOAD_ATTEMPTS: positiveInt.default(4),
+  /** Most entries (files and folders) a dataset archive may hold. */
+  DATASET_MAX_ENTRIES: positiveInt.default(DEFAULT_ZIP_LIMITS.maxEntries),
+  /** Most bytes a dataset archive may inflate to, counted while inflating. */
+  DATASET_MAX_EXTRACTED_BYTES: positiveInt.default(DEFAULT_ZIP_LIMITS.maxTotalBytes),
+  /** Largest inflated/compressed ratio accepted (zip bomb guard), for the archive and any entry over 1 MiB. */
+  DATASET_MAX_COMPRESSION_RATIO: positiveInt.default(DEFAULT_ZIP_LIMITS.maxRatio),
+  /**
+   * Accept label lines and images that Ultralytics would skip (malformed lines, class ids out of
+   * range, undecodable or tiny images): they become warnings sent with dataset_info instead of
+   * failing the job with DATASET_INVALID.
+   */
+  DATASET_LENIENT_VALIDATION: envBool(false),
+  /** Allows dataset URLs on loopback and private networks (never cloud metadata): dev and tests only. */
   OUTBOUND_ALLOW_PRIVATE: envBool(false),
+  /**
+   * Hosts (`storage.internal`, `*.corp.example`), IP addresses and CIDR ranges that dataset URLs
+   * may reach although they are not public: a self-hosted deployment's own storage. Comma-separated.
+   */
+  OUTBOUND_ALLOW_LIST: envAllowList(),
 });
 export type Env = z.infer<typeof Env>;

@@ -4,7 +4,6 @@ import {
   connectNats,
   ensureConsumer,
   ensureStreams,
-  extractZip,
   guardedAgent,
   openObjectStore,
   publishJobEvent,
@@ -14,7 +13,8 @@ import {
   openCancellations,
 } from "@trainyard/runtime";
 import { downloadArchive } from "./adapters/download.js";
-import { putArchive } from "./adapters/dataset-store.js";
+import { objectDatasetStore } from "./adapters/dataset-store.js";
+import { ArchiveTree } from "./archive-tree.js";
 import { intakeDataset } from "./dataset-intake.js";
 import type { Env } from "./env.js";
 import { validateYoloDataset } from "./yolo-layout.js";
@@ -43,8 +43,14 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
   const js = jetstream(nc);
   const datasets = await openObjectStore(nc, Bucket.datasets);
   const cancellations = await openCancellations(nc);
-  const policy = { allowPrivate: env.OUTBOUND_ALLOW_PRIVATE };
-  const dispatcher = guardedAgent(policy);
+  const policy = { allowPrivate: env.OUTBOUND_ALLOW_PRIVATE, ...env.OUTBOUND_ALLOW_LIST };
+  const dispatcher = guardedAgent(policy, { connect: { timeout: env.DATASET_CONNECT_TIMEOUT_MS } });
+  const store = objectDatasetStore(datasets);
+  const limits = {
+    maxEntries: env.DATASET_MAX_ENTRIES,
+    maxTotalBytes: env.DATASET_MAX_EXTRACTED_BYTES,
+    maxRatio: env.DATASET_MAX_COMPRESSION_RATIO,
+  };
   const stopping = new AbortController();
 
   const consumer = await startConsumer({
@@ -58,17 +64,21 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
     handle: (request, delivery) =>
       intakeDataset(request, delivery, {
         workDir: env.DATASET_WORK_DIR,
-        download: (url, destFile) =>
+        download: (url, destFile, onProgress) =>
           downloadArchive(url, destFile, {
             dispatcher,
             policy,
             maxBytes: env.DATASET_MAX_BYTES,
             timeoutMs: env.DATASET_DOWNLOAD_TIMEOUT_MS,
+            idleTimeoutMs: env.DATASET_IDLE_TIMEOUT_MS,
+            attempts: env.DATASET_DOWNLOAD_ATTEMPTS,
+            onProgress,
             signal: stopping.signal,
           }),
-        extract: (zipFile, destDir) => extractZip(zipFile, destDir),
+        inspect: (zipFile) => ArchiveTree.inspect(zipFile, limits),
         validate: validateYoloDataset,
-        store: (name, zipFile, sha256) => putArchive(datasets, name, zipFile, sha256),
+        lenient: env.DATASET_LENIENT_VALIDATION,
+        store,
         publishJobEvent: (event, msgId) => publishJobEvent(js, event, msgId),
         isCancelled: (jobId) => cancellations.isCancelled(jobId),
         publishDatasetReady: (ready, msgId) => publishJson(js, Subject.datasetReady, ready, msgId),
@@ -76,7 +86,15 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
         workingIntervalMs: ACK_WAIT_MS / 4,
       }),
   });
-  log.info({ work_dir: env.DATASET_WORK_DIR, allow_private: policy.allowPrivate }, "dataset service started");
+  log.info(
+    {
+      work_dir: env.DATASET_WORK_DIR,
+      allow_private: policy.allowPrivate,
+      allow_list: [...policy.allowHosts, ...policy.allowCidrs],
+      lenient: env.DATASET_LENIENT_VALIDATION,
+    },
+    "dataset service started",
+  );
 
   return {
     async stop() {

@@ -1,208 +1,283 @@
-import { readdir, readFile, stat } from "node:fs/promises";
-import { extname, join, relative, resolve, sep } from "node:path";
-import type { DatasetInfo } from "@trainyard/contracts";
-import { parse as parseYaml } from "yaml";
+import { extname, posix } from "node:path";
+import type { DatasetInfo, DatasetSplits } from "@trainyard/contracts";
+import { forEachLimit } from "./concurrency.js";
+import { isAbsolutePath, parseDataYaml, type DataYaml, type Split } from "./data-yaml.js";
 import { DatasetError } from "./dataset-error.js";
+import type { DatasetTree } from "./dataset-tree.js";
+import { IMAGE_EXTENSIONS } from "./image-header.js";
+import { checkLabels } from "./label-lines.js";
 
-/** Folders the trainer cannot work without, whatever `expected_structure` says (PRD 3.2). */
-export const REQUIRED_FOLDERS = ["images/train", "images/val", "labels/train", "labels/val"] as const;
+/** Ultralytics drops images whose sides are not over 9 pixels as corrupt. */
+const MIN_IMAGE_SIDE = 10;
+/** Problems listed in full in an error's details or in the warnings; the rest are counted. */
+const LISTED_PROBLEMS = 50;
+const CHECKERS = 16;
+/** Where Ultralytics users put each split when data.yaml does not say: classic, then Roboflow's layout. */
+const CONVENTIONAL: Record<"train" | "val", string[]> = {
+  train: ["images/train", "train/images"],
+  val: ["images/val", "images/valid", "val/images", "valid/images"],
+};
+const FIX_THEM =
+  "Ultralytics would skip these images during training, so the job was stopped. Fix them and upload the archive again:";
 
-const IMAGE_EXTENSIONS = new Set([".jpg", ".jpeg", ".png", ".bmp", ".webp"]);
-const SPLITS = ["train", "val"] as const;
-/** data.yaml and label files are small text; a huge one is a mistake or an attack, not a dataset. */
-const MAX_TEXT_BYTES = 16 * 1024 ** 2;
+export interface ValidationOptions {
+  /** The request's `expected_structure`: paths that must exist (true) or may be missing (false). */
+  expectedStructure?: Record<string, boolean>;
+  /**
+   * Accept images and label files that Ultralytics would skip (malformed lines, classes out of
+   * range, undecodable images) as warnings instead of failing; they are left out of the counts.
+   */
+  lenient?: boolean;
+}
 
 export interface ValidatedDataset {
-  /** The folder holding data.yaml: the extraction folder or its single top-level folder. */
+  /** The folder holding data.yaml: the tree's root ("") or its single top-level folder. */
   root: string;
+  /** Image folders of each split, relative to `root`. */
+  splits: DatasetSplits;
   info: DatasetInfo;
+  /** Problems accepted in lenient mode, one line each (empty otherwise). */
+  warnings: string[];
+}
+
+interface Problem {
+  file: string;
+  /** `<file> line N: what is wrong` or `<file> is what is wrong`. */
+  text: string;
+}
+
+interface ImageCheck {
+  split: Split;
+  classes: number[];
+  hasLabels: boolean;
+  /** Non-empty means Ultralytics would skip this image. */
+  problems: Problem[];
 }
 
 /**
- * Checks an extracted YOLO dataset and counts it. Throws DatasetError(DATASET_INVALID) naming
- * the first problem found; checks run in a fixed order so the same archive always gets the
- * same message.
+ * Checks a YOLO dataset the way Ultralytics will read it, and counts it. Problems that make
+ * training impossible throw DATASET_INVALID naming the first one; problems Ultralytics would
+ * only skip with a warning (bad label lines, undecodable images) throw too, listing the files,
+ * unless `lenient` turns them into warnings.
  */
 export async function validateYoloDataset(
-  extractedDir: string,
-  expectedStructure: Record<string, boolean> = {},
+  tree: DatasetTree,
+  options: ValidationOptions = {},
 ): Promise<ValidatedDataset> {
-  const root = await findDatasetRoot(extractedDir);
-  await requireStructure(root, expectedStructure);
-  const classes = await readClassNames(root);
-  const counts = new Array<number>(classes.length).fill(0);
-  const images = { train: 0, val: 0 };
-  for (const split of SPLITS) {
-    images[split] = await countImages(root, split);
-    for (const file of await filesUnder(join(root, "labels", split))) {
-      if (extname(file).toLowerCase() === ".txt") await countLabels(root, file, classes.length, counts);
+  const rootPath = await findDatasetRoot(tree);
+  const root = within(tree, rootPath);
+  const text = await root.text("data.yaml");
+  if (text === null) throw invalid("Missing data.yaml file in dataset");
+  const yaml = parseDataYaml(text);
+  const splits: DatasetSplits = {
+    train: await resolveSplit(root, yaml, "train"),
+    val: await resolveSplit(root, yaml, "val"),
+    ...(yaml.splits.test ? { test: await resolveSplit(root, yaml, "test") } : {}),
+  };
+  await requireStructure(root, splits, options.expectedStructure ?? {});
+
+  const images: Array<{ split: Split; path: string }> = [];
+  for (const split of ["train", "val", "test"] as const) {
+    const found: string[] = [];
+    for (const folder of splits[split] ?? []) found.push(...(await imagesUnder(root, folder)));
+    if (found.length === 0 && split !== "test") {
+      throw invalid(`No images in ${splits[split].join(", ")} (expected ${[...IMAGE_EXTENSIONS].join(", ")} files)`);
     }
+    images.push(...found.map((path) => ({ split, path })));
   }
+  const checks = new Array<ImageCheck>(images.length);
+  await forEachLimit(images, CHECKERS, async (image, i) => {
+    checks[i] = await checkImage(root, image.split, image.path, yaml.names.length);
+  });
+  return summarise(rootPath, splits, yaml.names, checks, options.lenient ?? false);
+}
+
+function summarise(
+  root: string,
+  splits: DatasetSplits,
+  names: string[],
+  checks: ImageCheck[],
+  lenient: boolean,
+): ValidatedDataset {
+  const problems = checks.flatMap((c) => c.problems);
+  if (problems.length > 0 && !lenient) {
+    const files = new Set(problems.map((p) => p.file)).size;
+    const more = problems.length > 1 ? ` (${problems.length} problems in ${files} files in all)` : "";
+    const first = problems[0]!;
+    const what = first.file.endsWith(".txt") ? `Invalid label in ${first.text}` : `Invalid image: ${first.text}`;
+    throw invalid(`${what}${more}`, `${FIX_THEM}\n${listed(problems).join("\n")}`);
+  }
+  const counts = new Array<number>(names.length).fill(0);
+  const images = { train: 0, val: 0 };
+  for (const split of ["train", "val"] as const) {
+    const kept = checks.filter((c) => c.split === split && c.problems.length === 0);
+    if (kept.length === 0)
+      throw invalid(`No usable images left in ${splits[split].join(", ")}: every one has a problem`);
+    if (!checks.some((c) => c.split === split && c.hasLabels)) {
+      const folder = splits[split][0]!;
+      const example = labelPathFor(`${folder}/a.jpg`) ?? "a labels folder beside the images";
+      throw invalid(
+        `No label files found for the images in ${folder}`,
+        `Each image needs a label file at the same place under labels/ instead of images/ (for ${folder}/a.jpg: ${example}), with one "class x_center y_center width height" line per object. Images without one count as background.`,
+      );
+    }
+    images[split] = kept.length;
+    for (const check of kept) for (const cls of check.classes) counts[cls] = (counts[cls] ?? 0) + 1;
+  }
+  const skipped = checks.filter((c) => c.problems.length > 0).length;
   return {
     root,
+    splits,
     info: {
       total_images: images.train + images.val,
       train_images: images.train,
       val_images: images.val,
-      classes,
-      class_distribution: Object.fromEntries(classes.map((name, i) => [name, counts[i] ?? 0])),
+      classes: names,
+      class_distribution: Object.fromEntries(names.map((name, i) => [name, counts[i] ?? 0])),
     },
+    warnings: problems.length ? [...listed(problems), `${skipped} images will be skipped by the trainer`] : [],
   };
 }
 
-async function findDatasetRoot(dir: string): Promise<string> {
-  if (await isFile(join(dir, "data.yaml"))) return dir;
-  // Archives zipped from a folder hold that folder; macOS adds __MACOSX and dot files beside it.
-  const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !isNoise(e.name));
+function listed(problems: Problem[]): string[] {
+  const head = problems.slice(0, LISTED_PROBLEMS).map((p) => p.text);
+  return problems.length > LISTED_PROBLEMS ? [...head, `... and ${problems.length - LISTED_PROBLEMS} more`] : head;
+}
+
+async function checkImage(root: DatasetTree, split: Split, image: string, classCount: number): Promise<ImageCheck> {
+  const problems: Problem[] = [];
+  const header = await root.imageHeader(image);
+  if (!header.ok) problems.push({ file: image, text: `${image} ${header.problem}` });
+  else if (header.width < MIN_IMAGE_SIDE || header.height < MIN_IMAGE_SIDE) {
+    const size = `${header.width}x${header.height}`;
+    problems.push({ file: image, text: `${image} is ${size} pixels; images need at least 10x10` });
+  }
+  const labelPath = labelPathFor(image);
+  const summary = labelPath === null ? null : await root.labels(labelPath);
+  if (labelPath === null || summary === null) return { split, classes: [], hasLabels: false, problems };
+  const labels = checkLabels(summary, classCount);
+  const more = summary.problemCount - summary.problems.length;
+  problems.push(...labels.problems.map((p) => ({ file: labelPath, text: `${labelPath} ${p}` })));
+  if (more > 0) problems.push({ file: labelPath, text: `${labelPath} has ${more} more malformed lines` });
+  return { split, classes: labels.classes, hasLabels: true, problems };
+}
+
+/** Ultralytics' rule: the label of `.../images/x.jpg` is `.../labels/x.txt` (last `images` segment). */
+export function labelPathFor(image: string): string | null {
+  const slashed = `/${image}`;
+  const at = slashed.lastIndexOf("/images/");
+  if (at < 0) return null;
+  const swapped = `${slashed.slice(0, at)}/labels/${slashed.slice(at + "/images/".length)}`;
+  return `${swapped.slice(1).replace(/\.[^./]*$/, "")}.txt`;
+}
+
+/** The folder holding data.yaml: the root, or its one top-level folder (beside macOS metadata). */
+async function findDatasetRoot(tree: DatasetTree): Promise<string> {
+  if ((await tree.kind("data.yaml")) === "file") return "";
+  const entries = (await tree.children("")).filter((e) => !isNoise(e.name));
   const only = entries.length === 1 ? entries[0] : undefined;
-  if (only?.isDirectory() && (await isFile(join(dir, only.name, "data.yaml")))) return join(dir, only.name);
+  if (only?.kind === "directory" && (await tree.kind(`${only.name}/data.yaml`)) === "file") return only.name;
   throw invalid(
     "Missing data.yaml file in dataset",
     "The dataset archive does not contain a valid data.yaml configuration file. Please ensure your dataset follows the YOLO format.",
   );
 }
 
-async function requireStructure(root: string, expected: Record<string, boolean>): Promise<void> {
-  const extra = Object.entries(expected)
-    .filter(([, required]) => required)
-    .map(([path]) => path.replace(/\\/g, "/").replace(/\/+$/, ""))
-    .filter((path) => !(REQUIRED_FOLDERS as readonly string[]).includes(path));
-  for (const path of REQUIRED_FOLDERS) {
-    if (!(await isDirectory(join(root, path)))) throw invalid(`Missing ${path} folder in dataset`);
+/** A split's image folders, relative to root: as data.yaml says, or by convention when it says nothing. */
+async function resolveSplit(root: DatasetTree, yaml: DataYaml, split: Split): Promise<string[]> {
+  const declared = yaml.splits[split];
+  const conventional = CONVENTIONAL[split as "train" | "val"] ?? [`images/${split}`];
+  if (!declared) {
+    for (const folder of conventional) if ((await root.kind(folder)) === "directory") return [folder];
+    throw invalid(`data.yaml has no ${split}: entry and the archive has no images/${split} folder`);
   }
-  for (const path of extra) {
-    const target = resolve(root, path);
-    // The keys come from the request: never let one probe outside the dataset.
-    if (!target.startsWith(resolve(root) + sep))
-      throw invalid(`expected_structure entry ${JSON.stringify(path)} is not a path inside the dataset`);
-    if (!(await exists(target))) throw invalid(`Missing ${path} in dataset (required by expected_structure)`);
-  }
-}
-
-async function readClassNames(root: string): Promise<string[]> {
-  const text = await readText(root, join(root, "data.yaml"));
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { maxAliasCount: 100 });
-  } catch (err) {
-    throw invalid(`data.yaml is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
-  }
-  if (!isRecord(doc)) throw invalid("data.yaml must be a mapping with a names entry");
-  const names = classNames(doc.names);
-  if (doc.nc !== undefined && doc.nc !== names.length) {
-    throw invalid(`data.yaml declares nc: ${JSON.stringify(doc.nc)} but lists ${names.length} class names`);
-  }
-  return names;
-}
-
-/** Ultralytics accepts `names` as a list or as a `{index: name}` mapping with indices 0..n-1. */
-function classNames(raw: unknown): string[] {
-  let names: unknown[];
-  if (Array.isArray(raw)) {
-    names = raw;
-  } else if (isRecord(raw)) {
-    const keys = Object.keys(raw);
-    names = keys.map((_, i) => raw[String(i)]);
-    if (keys.some((k) => !/^\d+$/.test(k) || Number(k) >= keys.length)) {
-      throw invalid("data.yaml names mapping must use the class indices 0..n-1 as keys");
+  // `path:` is where the author kept the dataset; it counts only when it names a folder inside the archive
+  const base = yaml.path ? posix.normalize(slashed(yaml.path)) : ".";
+  const from = inside(base) && (await root.kind(base)) === "directory" ? base : ".";
+  const resolved: string[] = [];
+  for (const folder of declared) {
+    const hint = `use a path relative to data.yaml, e.g. ${split}: ${conventional[0]}`;
+    if (isAbsolutePath(folder)) {
+      throw invalid(`data.yaml ${split}: ${folder} is an absolute path on the machine that made the archive; ${hint}`);
     }
-  } else {
-    throw invalid("data.yaml has no names list");
-  }
-  if (names.length === 0) throw invalid("data.yaml lists no class names");
-  const seen = new Set<string>();
-  return names.map((name, i) => {
-    if (typeof name !== "string" && typeof name !== "number") throw invalid(`data.yaml class ${i} has no name`);
-    const text = String(name).trim();
-    if (!text) throw invalid(`data.yaml class ${i} has an empty name`);
-    if (seen.has(text)) throw invalid(`data.yaml lists class name ${JSON.stringify(text)} twice`);
-    seen.add(text);
-    return text;
-  });
-}
-
-async function countImages(root: string, split: (typeof SPLITS)[number]): Promise<number> {
-  const files = await filesUnder(join(root, "images", split));
-  const count = files.filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase())).length;
-  if (count === 0) throw invalid(`No images in images/${split} (expected ${[...IMAGE_EXTENSIONS].join(", ")} files)`);
-  return count;
-}
-
-/** Adds one label file's instances to `counts`, after checking every line. */
-async function countLabels(root: string, file: string, classCount: number, counts: number[]): Promise<void> {
-  const lines = (await readText(root, file)).split(/\r?\n/);
-  lines.forEach((line, i) => {
-    const fields = line.trim().split(/\s+/).filter(Boolean);
-    if (fields.length === 0) return;
-    const where = `${shownPath(root, file)} line ${i + 1}`;
-    // A box is "class x y w h"; a segment is "class x1 y1 x2 y2 x3 y3 ...", which Ultralytics also takes.
-    const isBox = fields.length === 5;
-    const isSegment = fields.length >= 7 && fields.length % 2 === 1;
-    if (!isBox && !isSegment)
-      throw invalid(`Invalid label in ${where}: expected "class x y w h", got ${fields.length} values`);
-    const cls = Number(fields[0]);
-    if (!Number.isInteger(cls) || cls < 0)
-      throw invalid(`Invalid label in ${where}: class ${JSON.stringify(fields[0])} is not a class index`);
-    if (cls >= classCount) {
-      throw invalid(`Invalid label in ${where}: class ${cls} is out of range (data.yaml lists ${classCount} classes)`);
-    }
-    for (const field of fields.slice(1)) {
-      const value = Number(field);
-      if (!Number.isFinite(value) || value < 0 || value > 1) {
-        throw invalid(`Invalid label in ${where}: ${JSON.stringify(field)} is not a normalized coordinate in [0, 1]`);
+    // Roboflow writes `../train/images`; Ultralytics retries such a path without its `../`
+    const candidates = [posix.join(from, slashed(folder))];
+    if (folder.startsWith("../")) candidates.push(posix.join(from, slashed(folder.slice(3))));
+    let found: string | undefined;
+    for (const candidate of candidates.filter(inside)) {
+      const kind = await root.kind(candidate);
+      if (kind === "file" && candidate.endsWith(".txt")) {
+        throw invalid(`data.yaml ${split}: ${folder} is an image list file; point ${split} at a folder of images`);
+      }
+      if (kind === "directory") {
+        found = candidate;
+        break;
       }
     }
-    counts[cls] = (counts[cls] ?? 0) + 1;
-  });
+    if (!found) throw invalid(`data.yaml ${split}: ${folder} is not a folder in the archive; ${hint}`);
+    resolved.push(found);
+  }
+  return resolved;
 }
 
-async function filesUnder(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && !isNoise(e.name))
-    .map((e) => join(e.parentPath, e.name))
-    .sort();
+/** `expected_structure` from the request; the classic folder names also match their Roboflow equivalents. */
+async function requireStructure(root: DatasetTree, splits: DatasetSplits, expected: Record<string, boolean>) {
+  for (const [key, required] of Object.entries(expected)) {
+    if (!required) continue;
+    const path = posix.normalize(slashed(key).replace(/\/+$/, ""));
+    if (!inside(path) || isAbsolutePath(key)) {
+      throw invalid(`expected_structure entry ${JSON.stringify(key)} is not a path inside the dataset`);
+    }
+    if ((await root.kind(path)) !== null) continue;
+    const classic = /^(images|labels)\/(train|val|valid|test)$/.exec(path);
+    const split = classic?.[2] === "valid" ? "val" : (classic?.[2] as Split | undefined);
+    const folders = split ? splits[split] : undefined;
+    if (classic && folders) {
+      if (classic[1] === "images") continue;
+      let found = false;
+      for (const folder of folders) {
+        const labels = labelPathFor(`${folder}/x.jpg`)?.replace(/\/x\.txt$/, "");
+        if (labels !== undefined && (await root.kind(labels)) === "directory") found = true;
+      }
+      if (found) continue;
+    }
+    throw invalid(`Missing ${path} in dataset (required by expected_structure)`);
+  }
 }
 
-async function readText(root: string, file: string): Promise<string> {
-  if ((await stat(file)).size > MAX_TEXT_BYTES)
-    throw invalid(`${shownPath(root, file)} is larger than ${MAX_TEXT_BYTES} bytes`);
-  return readFile(file, "utf8");
+async function imagesUnder(root: DatasetTree, folder: string): Promise<string[]> {
+  return (await root.filesUnder(folder)).filter(
+    (path) => IMAGE_EXTENSIONS.has(extname(path).toLowerCase()) && !path.split("/").some(isNoise),
+  );
+}
+
+/** The subtree at `folder`, with paths relative to it. */
+function within(tree: DatasetTree, folder: string): DatasetTree {
+  if (!folder) return tree;
+  const at = (path: string) => posix.join(folder, path);
+  const strip = (path: string) => path.slice(folder.length + 1);
+  return {
+    kind: (path) => tree.kind(at(path)),
+    children: (path) => tree.children(at(path)),
+    filesUnder: async (path) => (await tree.filesUnder(at(path))).map(strip),
+    text: (path) => tree.text(at(path)),
+    labels: (path) => tree.labels(at(path)),
+    imageHeader: (path) => tree.imageHeader(at(path)),
+  };
 }
 
 function invalid(message: string, details?: string): DatasetError {
   return new DatasetError("DATASET_INVALID", message, details);
 }
 
-function shownPath(root: string, file: string): string {
-  return relative(root, file).split(sep).join("/");
+function slashed(path: string): string {
+  return path.trim().replace(/\\/g, "/");
+}
+
+function inside(path: string): boolean {
+  return path !== ".." && !path.startsWith("../") && !path.startsWith("/");
 }
 
 function isNoise(name: string): boolean {
   return name.startsWith(".") || name === "__MACOSX";
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function isFile(path: string): Promise<boolean> {
-  return stat(path).then(
-    (s) => s.isFile(),
-    () => false,
-  );
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  return stat(path).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
 }
