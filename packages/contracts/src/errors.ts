@@ -21,6 +21,7 @@ export const ApiErrorCode = z.enum([
   "JOB_EXISTS",
   "JOB_NOT_FOUND",
   "JOB_FINISHED",
+  "CALLBACK_NOT_FOUND",
   "QUEUE_FULL",
   "RATE_LIMITED",
   "NOT_FOUND",

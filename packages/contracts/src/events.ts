@@ -194,9 +194,7 @@ export const QueueEntry = z.object({
   attempt: z.int().min(1),
   resume_from: z.string().nullable(),
   /** Null while the job waits; the slot it runs on once placed (until its terminal event). */
-  placement: z
-    .object({ agent_id: z.string(), slot: Slot, assigned_at: z.iso.datetime() })
-    .nullable(),
+  placement: z.object({ agent_id: z.string(), slot: Slot, assigned_at: z.iso.datetime() }).nullable(),
 });
 export type QueueEntry = z.infer<typeof QueueEntry>;
 

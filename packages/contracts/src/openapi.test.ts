@@ -33,11 +33,13 @@ describe("openApiDocument", () => {
       "GET /api/v1/docs",
       "GET /api/v1/jobs",
       "GET /api/v1/jobs/{job_id}",
+      "GET /api/v1/jobs/{job_id}/callbacks",
       "GET /api/v1/openapi.json",
       "GET /artifacts/{job_id}/{file}",
       "GET /health",
       "GET /metrics",
       "GET /models/{job_id}.pt",
+      "POST /api/v1/jobs/{job_id}/callbacks/{callback_id}/redeliver",
       "POST /api/v1/train",
     ]);
     const ids = operations.map(({ op }) => op.operationId);

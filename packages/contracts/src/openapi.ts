@@ -4,6 +4,7 @@
  * route table (methods, paths, status codes, prose) is written here.
  */
 import { z } from "zod";
+import { CallbackDeliveryList, CallbackId, CallbackListQuery, RedeliveryAccepted } from "./deliveries.js";
 import { ApiError } from "./errors.js";
 import { Health, JobCancelled, JobId, JobList, JobListQuery, JobView, TrainAccepted, TrainRequest } from "./rest.js";
 
@@ -80,7 +81,16 @@ const PUBLIC: Array<Record<string, string[]>> = [];
 
 /** Schemas of the request bodies (what a client may send) and of the answers (what it gets). */
 const REQUEST_SCHEMAS = { TrainRequest };
-const RESPONSE_SCHEMAS = { TrainAccepted, JobView, JobCancelled, JobList, Health, ApiError };
+const RESPONSE_SCHEMAS = {
+  TrainAccepted,
+  JobView,
+  JobCancelled,
+  JobList,
+  CallbackDeliveryList,
+  RedeliveryAccepted,
+  Health,
+  ApiError,
+};
 
 /** The OpenAPI 3.1 document of the gateway's REST API (PRD 7, 13), built from the zod contracts. */
 export function openApiDocument(): OpenApiDocument {
@@ -104,6 +114,11 @@ export function openApiDocument(): OpenApiDocument {
     },
     tags: [
       { name: "jobs", description: "Training jobs (PRD 7.1–7.4)." },
+      {
+        name: "callbacks",
+        description:
+          "The delivery log of a job's signed callbacks (PRD 4.2): every attempt, and redelivery by an operator.",
+      },
       { name: "operations", description: "Health, metrics and this documentation (PRD 7.5, 7.6)." },
       { name: "downloads", description: "Trained models and artifacts, through signed links from callbacks." },
     ],
@@ -187,6 +202,65 @@ export function openApiDocument(): OpenApiDocument {
             "401": UNAUTHORIZED,
             "404": failure("`JOB_NOT_FOUND`: no job has this id."),
             "409": failure("`JOB_FINISHED`: the job already completed or failed."),
+            "503": UNAVAILABLE,
+          },
+        },
+      },
+      "/api/v1/jobs/{job_id}/callbacks": {
+        get: {
+          operationId: "listJobCallbacks",
+          summary: "List the callbacks of a job with their attempts",
+          description:
+            "Every callback of the job in the job's order (the order they are delivered in): its " +
+            "`webhook-id`, type, status (`pending`, `retrying`, `delivered`, `dead_lettered` after " +
+            "the last attempt of the retry schedule, `gone` after a 410, `superseded` when a stale " +
+            "progress callback was folded into a newer one while the receiver failed), the exact " +
+            "body sent, and each attempt's time, HTTP status, latency and error.",
+          tags: ["callbacks"],
+          parameters: [
+            jobIdParam,
+            ...queryParameters(CallbackListQuery, {
+              status: "Only callbacks in this status.",
+              limit: "Page size.",
+              offset: "Callbacks to skip, for paging.",
+            }),
+          ],
+          responses: {
+            "200": { description: "A page of the job's callbacks.", content: json("CallbackDeliveryList") },
+            "400": failure("`INVALID_PARAMETER`: `job_id` or a query parameter is invalid; `errors` names it."),
+            "401": UNAUTHORIZED,
+            "404": failure("`JOB_NOT_FOUND`: no job has this id."),
+            "503": UNAVAILABLE,
+          },
+        },
+      },
+      "/api/v1/jobs/{job_id}/callbacks/{callback_id}/redeliver": {
+        post: {
+          operationId: "redeliverJobCallback",
+          summary: "Send a callback again",
+          description:
+            "Asks the notifier to send a logged callback again (typically a dead-lettered one), " +
+            "with the same `webhook-id` and body and a fresh retry schedule, in its job's order. " +
+            "Accepted at once; follow it in the callback list. No request body.",
+          tags: ["callbacks"],
+          parameters: [
+            jobIdParam,
+            {
+              name: "callback_id",
+              in: "path",
+              required: true,
+              description: "The callback's `webhook-id`, as listed.",
+              schema: schemaOf(CallbackId, "input"),
+            },
+          ],
+          responses: {
+            "202": { description: "Redelivery requested.", content: json("RedeliveryAccepted") },
+            "400": failure("`INVALID_PARAMETER`: `job_id` or `callback_id` is malformed; `errors` names it."),
+            "401": UNAUTHORIZED,
+            "404": failure("`CALLBACK_NOT_FOUND`: the job has no callback with this id."),
+            "409": failure(
+              "`JOB_FINISHED`: a progress callback of a job whose terminal callback was delivered: it would arrive after the end.",
+            ),
             "503": UNAVAILABLE,
           },
         },

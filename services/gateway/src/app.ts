@@ -2,9 +2,11 @@ import express from "express";
 import { openApiDocument } from "@trainyard/contracts";
 import type { Logger } from "@trainyard/runtime";
 import type { Bus } from "./adapters/bus.js";
+import type { CallbackLog } from "./adapters/callback-log.js";
 import type { JobStore } from "./adapters/job-store.js";
 import { apiRouter } from "./api-router.js";
 import { bearerVerifier } from "./auth.js";
+import { callbacksRouter } from "./callbacks-router.js";
 import { cors } from "./cors.js";
 import { downloadRouter } from "./downloads.js";
 import type { TrustProxy } from "./env.js";
@@ -15,6 +17,8 @@ import { slidingWindowLimiter } from "./rate-limit.js";
 export interface AppDeps {
   store: JobStore;
   bus: Bus;
+  /** The notifier's callback delivery log, read-only. */
+  callbacks: CallbackLog;
   log: Logger;
   /** Valid bearer tokens for /api/* (API_SECRETS). */
   apiTokens: readonly string[];
@@ -63,6 +67,7 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
   app.use("/api/v1", apiRouter({ ...deps, trainLimiter }));
+  app.use("/api/v1", callbacksRouter(deps));
 
   app.use((_req, _res, next) => next(new HttpError(404, "NOT_FOUND", "Not found")));
   app.use(errorHandler(deps.log));

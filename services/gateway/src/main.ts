@@ -1,5 +1,6 @@
 import { connectNats, ensureStreams, runService } from "@trainyard/runtime";
 import { openBus } from "./adapters/bus.js";
+import { connectCallbackLog } from "./adapters/callback-log.js";
 import { connectJobStore } from "./adapters/job-store.js";
 import { createApp } from "./app.js";
 import { Env } from "./env.js";
@@ -8,10 +9,15 @@ await runService("gateway", Env, async (env, log) => {
   const nc = await connectNats(env.NATS_URL, "gateway");
   await ensureStreams(nc);
   const timeouts = { timeoutMs: env.DEPENDENCY_TIMEOUT_MS };
-  const [bus, store] = await Promise.all([openBus(nc, timeouts), connectJobStore(env.MONGO_URL, timeouts)]);
+  const [bus, store, callbacks] = await Promise.all([
+    openBus(nc, timeouts),
+    connectJobStore(env.MONGO_URL, timeouts),
+    connectCallbackLog(env.MONGO_URL, timeouts),
+  ]);
   const app = createApp({
     store,
     bus,
+    callbacks,
     log,
     apiTokens: env.apiTokens,
     downloadSecret: env.DOWNLOAD_URL_SECRET,
@@ -40,7 +46,7 @@ await runService("gateway", Env, async (env, log) => {
   return {
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await store.close();
+      await Promise.all([store.close(), callbacks.close()]);
       await nc.drain();
     },
   };

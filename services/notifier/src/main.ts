@@ -1,25 +1,41 @@
+import { MongoClient } from "mongodb";
+import { PROJECTION_DB } from "@trainyard/contracts";
 import { connectNats, runService } from "@trainyard/runtime";
 import { Env } from "./env.js";
 import { startNotifier } from "./notifier.js";
-import { DEFAULT_RETRY_POLICY } from "./retry-schedule.js";
 
 await runService("notifier", Env, async (env, log) => {
   const nc = await connectNats(env.NATS_URL, "notifier");
+  const mongo = await new MongoClient(env.MONGO_URL).connect();
+  const policy = { allowPrivate: env.OUTBOUND_ALLOW_PRIVATE, ...env.OUTBOUND_ALLOW_LIST };
   const notifier = await startNotifier({
     nc,
+    db: mongo.db(PROJECTION_DB),
     log,
     links: {
       publicBaseUrl: env.PUBLIC_BASE_URL,
       secret: env.DOWNLOAD_URL_SECRET,
       ttlHours: env.DOWNLOAD_URL_TTL_HOURS,
     },
-    retry: { ...DEFAULT_RETRY_POLICY, maxAttempts: env.CALLBACK_MAX_ATTEMPTS },
-    http: { timeoutMs: env.CALLBACK_TIMEOUT_MS, allowPrivate: env.OUTBOUND_ALLOW_PRIVATE },
+    retry: { scheduleMs: env.CALLBACK_RETRY_SCHEDULE, jitter: env.CALLBACK_RETRY_JITTER },
+    http: { policy, timeoutMs: env.CALLBACK_TIMEOUT_MS },
+    concurrency: env.CALLBACK_CONCURRENCY,
+    replicaId: env.NOTIFIER_REPLICA_ID,
+    leaseTtlMs: env.NOTIFIER_LEASE_TTL,
   });
-  log.info("notifier started");
+  log.info(
+    {
+      replica_id: env.NOTIFIER_REPLICA_ID,
+      retry_schedule_ms: env.CALLBACK_RETRY_SCHEDULE,
+      allow_private: policy.allowPrivate,
+      allow_list: [...policy.allowHosts, ...policy.allowCidrs],
+    },
+    "notifier started",
+  );
   return {
     async stop() {
       await notifier.stop();
+      await mongo.close();
       await nc.drain();
     },
   };

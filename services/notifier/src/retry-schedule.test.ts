@@ -2,73 +2,108 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   delayBounds,
-  isRetryableStatus,
-  nextStep,
+  parseDuration,
   parseRetryAfter,
+  parseSchedule,
   retryDelayMs,
+  STANDARD_WEBHOOKS_SCHEDULE,
+  verdictOf,
+  type AttemptResult,
   type RetryPolicy,
 } from "./retry-schedule.js";
 
-const policy: RetryPolicy = { maxAttempts: 5, baseDelayMs: 1_000, maxDelayMs: 10_000 };
-const response = (status: number, retryAfterMs: number | null = null) => ({
-  kind: "response" as const,
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const policy: RetryPolicy = { scheduleMs: parseSchedule(STANDARD_WEBHOOKS_SCHEDULE), jitter: 0.2 };
+const response = (status: number, retryAfterMs: number | null = null): AttemptResult => ({
+  kind: "response",
   status,
   retryAfterMs,
+  latencyMs: 3,
 });
 
 describe("retry schedule", () => {
-  it("doubles the delay with each attempt up to the ceiling", () => {
-    assert.deepEqual(delayBounds(1, policy), { minMs: 500, maxMs: 1_000 });
-    assert.deepEqual(delayBounds(2, policy), { minMs: 1_000, maxMs: 2_000 });
-    assert.deepEqual(delayBounds(4, policy), { minMs: 4_000, maxMs: 8_000 });
-    assert.deepEqual(delayBounds(5, policy), { minMs: 5_000, maxMs: 10_000 });
-    assert.deepEqual(delayBounds(30, policy), { minMs: 5_000, maxMs: 10_000 });
+  it("is Standard Webhooks' by default: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h", () => {
+    assert.deepEqual(policy.scheduleMs, [
+      5_000,
+      5 * MINUTE,
+      30 * MINUTE,
+      2 * HOUR,
+      5 * HOUR,
+      10 * HOUR,
+      14 * HOUR,
+      20 * HOUR,
+      24 * HOUR,
+    ]);
   });
 
-  it("keeps jittered delays within their bounds", () => {
-    for (let attempt = 1; attempt <= 6; attempt++) {
-      const { minMs, maxMs } = delayBounds(attempt, policy);
+  it("reads durations in ms, s, m, h and d, and bare milliseconds", () => {
+    assert.equal(parseDuration("250ms"), 250);
+    assert.equal(parseDuration("1.5s"), 1_500);
+    assert.equal(parseDuration(" 2h "), 2 * HOUR);
+    assert.equal(parseDuration("1d"), 24 * HOUR);
+    assert.equal(parseDuration("40"), 40);
+    assert.deepEqual(parseSchedule("50ms, 100ms,,200ms"), [50, 100, 200]);
+    assert.throws(() => parseDuration("5 minutes"), /not a duration/);
+    assert.throws(() => parseDuration("-5s"), /not a duration/);
+    assert.throws(() => parseSchedule(" , "), /at least one/);
+  });
+
+  it("draws each delay within ±jitter of its step, and ends the schedule with a dead letter", () => {
+    assert.deepEqual(delayBounds(1, policy), { minMs: 4_000, maxMs: 6_000 });
+    assert.deepEqual(delayBounds(9, policy), { minMs: 19.2 * HOUR, maxMs: 28.8 * HOUR });
+    assert.equal(delayBounds(10, policy), null, "nine delays: the tenth failed attempt is the last");
+    for (let failures = 1; failures <= 9; failures++) {
+      const { minMs, maxMs } = delayBounds(failures, policy)!;
       assert.equal(
-        retryDelayMs(attempt, policy, () => 0),
+        retryDelayMs(failures, policy, null, () => 0),
         minMs,
       );
       assert.equal(
-        retryDelayMs(attempt, policy, () => 0.999999),
+        retryDelayMs(failures, policy, null, () => 1),
         maxMs,
       );
-      const sampled = retryDelayMs(attempt, policy);
-      assert.ok(sampled >= minMs && sampled <= maxMs, `attempt ${attempt}: ${sampled} outside [${minMs}, ${maxMs}]`);
+      const sampled = retryDelayMs(failures, policy, null)!;
+      assert.ok(sampled >= minMs && sampled <= maxMs, `after ${failures}: ${sampled} outside [${minMs}, ${maxMs}]`);
     }
+    assert.equal(retryDelayMs(10, policy, null), null);
+    assert.equal(retryDelayMs(1, { scheduleMs: [100], jitter: 0 }, null), 100, "no jitter: the step itself");
   });
 
-  it("retries 5xx, 408, 429 and network errors; gives up on other answers", () => {
-    for (const status of [500, 502, 503, 504, 408, 429])
-      assert.ok(isRetryableStatus(status), `${status} should be retried`);
-    for (const status of [301, 302, 400, 401, 403, 404, 410, 422])
-      assert.ok(!isRetryableStatus(status), `${status} is permanent`);
-    assert.equal(nextStep(response(503), 1, policy, () => 0).kind, "retry");
-    assert.equal(nextStep({ kind: "network-error", message: "ECONNREFUSED" }, 1, policy).kind, "retry");
-    assert.deepEqual(nextStep(response(404), 1, policy), { kind: "give-up", reason: "receiver answered 404" });
-    assert.equal(nextStep({ kind: "refused", message: "private address" }, 1, policy).kind, "give-up");
+  it("waits at least Retry-After, but never longer than the schedule's longest step", () => {
+    assert.equal(
+      retryDelayMs(1, policy, 60_000, () => 0),
+      60_000,
+    );
+    assert.equal(
+      retryDelayMs(1, policy, 1_000, () => 0),
+      4_000,
+      "a shorter Retry-After does not hurry the schedule",
+    );
+    assert.equal(
+      retryDelayMs(1, policy, 7 * 24 * HOUR, () => 0),
+      24 * HOUR,
+    );
   });
 
-  it("counts any 2xx as delivered", () => {
-    for (const status of [200, 201, 202, 204])
-      assert.deepEqual(nextStep(response(status), 1, policy), { kind: "delivered" });
-  });
-
-  it("gives up after the last attempt", () => {
-    assert.equal(nextStep(response(500), policy.maxAttempts - 1, policy).kind, "retry");
-    const last = nextStep(response(500), policy.maxAttempts, policy);
-    assert.equal(last.kind, "give-up");
-    assert.match(last.kind === "give-up" ? last.reason : "", /after 5 attempts/);
-  });
-
-  it("waits at least Retry-After, but never past the ceiling", () => {
-    const honoured = nextStep(response(429, 7_000), 1, policy, () => 0);
-    assert.deepEqual(honoured.kind === "retry" && honoured.afterMs, 7_000);
-    const capped = nextStep(response(503, 3_600_000), 1, policy, () => 0);
-    assert.deepEqual(capped.kind === "retry" && capped.afterMs, policy.maxDelayMs);
+  it("counts 2xx as delivered, 410 as gone, every other answer, error and timeout as a failure", () => {
+    for (const status of [200, 201, 202, 204, 299])
+      assert.deepEqual(verdictOf(response(status)), { kind: "delivered" });
+    assert.deepEqual(verdictOf(response(410)), { kind: "gone" });
+    for (const status of [301, 302, 307, 400, 401, 403, 404, 408, 422, 429, 500, 502, 503, 504]) {
+      const verdict = verdictOf(response(status, 2_000));
+      assert.equal(verdict.kind, "failed", `${status} should be retried`);
+      assert.equal(verdict.kind === "failed" && verdict.retryAfterMs, 2_000);
+    }
+    const timeout = verdictOf({
+      kind: "network-error",
+      message: "no answer within 15000 ms",
+      timedOut: true,
+      latencyMs: 15_000,
+    });
+    assert.deepEqual(timeout, { kind: "failed", reason: "no answer within 15000 ms", retryAfterMs: null });
+    const refused = verdictOf({ kind: "refused", message: "address 10.0.0.1 is private", latencyMs: 0 });
+    assert.equal(refused.kind, "refused");
   });
 
   it("reads Retry-After as seconds or as an HTTP date", () => {

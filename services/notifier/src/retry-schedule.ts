@@ -1,69 +1,97 @@
-/** How often and how patiently one callback is retried. */
+/**
+ * The retry schedule of a callback: the Standard Webhooks steps by default, configurable (and
+ * compressible for tests), with jitter, Retry-After honoured and a dead letter at the end.
+ */
+
+/** The Standard Webhooks schedule: delays after the 1st, 2nd, … failed attempt. */
+export const STANDARD_WEBHOOKS_SCHEDULE = "5s,5m,30m,2h,5h,10h,14h,20h,24h";
+
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `250ms`, `5s`, `30m`, `2h`, `1d` (or a bare number of milliseconds) in milliseconds; throws on anything else. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!match) throw new Error(`${JSON.stringify(text)} is not a duration such as 250ms, 5s, 30m, 2h or 1d`);
+  const unit = (match[2] ?? "ms") as keyof typeof UNIT_MS;
+  return Math.round(Number(match[1]) * UNIT_MS[unit]);
+}
+
+/** A comma-separated list of durations, e.g. `5s,5m,30m`; at least one. */
+export function parseSchedule(text: string): number[] {
+  const steps = text
+    .split(",")
+    .map((step) => step.trim())
+    .filter((step) => step.length > 0)
+    .map(parseDuration);
+  if (steps.length === 0) throw new Error("the schedule needs at least one delay");
+  return steps;
+}
+
 export interface RetryPolicy {
-  /** Attempts in all, the first included; after the last one the callback is given up. */
-  maxAttempts: number;
-  /** Delay after the first failed attempt, before jitter; it doubles with every attempt. */
-  baseDelayMs: number;
-  /** Ceiling of any one delay, Retry-After included. */
-  maxDelayMs: number;
+  /**
+   * Delay after the 1st, 2nd, … failed attempt. A callback gets `scheduleMs.length + 1`
+   * attempts; after the last one fails it is dead-lettered.
+   */
+  scheduleMs: readonly number[];
+  /** Each delay is drawn from ±`jitter` of its step (0.2: 80–120 %), so receivers are not hit in step. */
+  jitter: number;
 }
 
-/** 1 s, 2 s, 4 s … capped at 5 min: eight attempts ride out one to two minutes of receiver outage. */
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 1_000, maxDelayMs: 5 * 60_000 };
-
-/** What one POST came to, as far as retrying is concerned. */
+/** What one POST came to. */
 export type AttemptResult =
-  | { kind: "response"; status: number; retryAfterMs: number | null }
-  | { kind: "network-error"; message: string }
-  /** The URL is refused by the SSRF guard; asking again cannot change that. */
-  | { kind: "refused"; message: string };
+  | { kind: "response"; status: number; retryAfterMs: number | null; latencyMs: number }
+  | { kind: "network-error"; message: string; timedOut: boolean; latencyMs: number }
+  /** The URL is refused by the SSRF guard: asking again cannot change that. */
+  | { kind: "refused"; message: string; latencyMs: number };
 
-export type NextStep =
-  { kind: "delivered" } | { kind: "retry"; afterMs: number; reason: string } | { kind: "give-up"; reason: string };
+/** What an attempt means for the callback. */
+export type AttemptVerdict =
+  | { kind: "delivered" }
+  /** 410: the receiver wants no more callbacks for this job. */
+  | { kind: "gone" }
+  | { kind: "refused"; reason: string }
+  | { kind: "failed"; reason: string; retryAfterMs: number | null };
 
-/** 5xx, 408 and 429 may succeed later; other non-2xx answers (3xx included: redirects are not followed) will not. */
-export function isRetryableStatus(status: number): boolean {
-  return status >= 500 || status === 408 || status === 429;
-}
-
-/** The jitter range of the delay after failed attempt `attempt` (1-based): half to all of the exponential step. */
-export function delayBounds(attempt: number, policy: RetryPolicy): { minMs: number; maxMs: number } {
-  const step = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
-  return { minMs: Math.ceil(step / 2), maxMs: step };
-}
-
-/** A delay within `delayBounds`; jitter keeps many notifiers from retrying a recovering receiver in step. */
-export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
-  const { minMs, maxMs } = delayBounds(attempt, policy);
-  return Math.round(minMs + random() * (maxMs - minMs));
-}
-
-/** Decides what follows attempt `attempt` (1-based) that ended in `result`. */
-export function nextStep(
-  result: AttemptResult,
-  attempt: number,
-  policy: RetryPolicy,
-  random: () => number = Math.random,
-): NextStep {
-  let reason: string;
-  let retryAfterMs: number | null = null;
+/**
+ * 2xx is delivered and 410 is gone; every other answer (3xx: redirects are not followed, 4xx,
+ * 5xx) and every network error or timeout is a failure to retry.
+ */
+export function verdictOf(result: AttemptResult): AttemptVerdict {
   switch (result.kind) {
     case "refused":
-      return { kind: "give-up", reason: `callback URL refused: ${result.message}` };
+      return { kind: "refused", reason: `callback URL refused: ${result.message}` };
     case "network-error":
-      reason = `network error: ${result.message}`;
-      break;
+      return { kind: "failed", reason: result.message, retryAfterMs: null };
     case "response":
       if (result.status >= 200 && result.status < 300) return { kind: "delivered" };
-      if (!isRetryableStatus(result.status)) return { kind: "give-up", reason: `receiver answered ${result.status}` };
-      reason = `receiver answered ${result.status}`;
-      retryAfterMs = result.retryAfterMs;
-      break;
+      if (result.status === 410) return { kind: "gone" };
+      return { kind: "failed", reason: `receiver answered ${result.status}`, retryAfterMs: result.retryAfterMs };
   }
-  if (attempt >= policy.maxAttempts) return { kind: "give-up", reason: `${reason} after ${attempt} attempts` };
-  const jittered = retryDelayMs(attempt, policy, random);
-  const afterMs = Math.min(policy.maxDelayMs, Math.max(jittered, retryAfterMs ?? 0));
-  return { kind: "retry", afterMs, reason };
+}
+
+/** The range a delay after `failures` failed attempts is drawn from, or null when the schedule is spent. */
+export function delayBounds(failures: number, policy: RetryPolicy): { minMs: number; maxMs: number } | null {
+  const step = policy.scheduleMs[failures - 1];
+  if (step === undefined) return null;
+  return { minMs: Math.round(step * (1 - policy.jitter)), maxMs: Math.round(step * (1 + policy.jitter)) };
+}
+
+/**
+ * The delay before the next attempt after `failures` failed ones (1-based), or null when the
+ * callback is to be dead-lettered. A Retry-After answer is honoured when it asks for longer,
+ * up to the schedule's longest step, so a receiver cannot park a callback for ever.
+ */
+export function retryDelayMs(
+  failures: number,
+  policy: RetryPolicy,
+  retryAfterMs: number | null,
+  random: () => number = Math.random,
+): number | null {
+  const bounds = delayBounds(failures, policy);
+  if (!bounds) return null;
+  const jittered = Math.round(bounds.minMs + random() * (bounds.maxMs - bounds.minMs));
+  const ceiling = Math.max(...policy.scheduleMs);
+  return Math.max(jittered, Math.min(retryAfterMs ?? 0, ceiling));
 }
 
 /** A Retry-After header (seconds or an HTTP date) in milliseconds from `now`, or null when absent or unreadable. */

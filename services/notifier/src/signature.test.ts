@@ -53,6 +53,17 @@ describe("callback signature", () => {
     assert.equal(receiver.sign("msg", sentAt, body), signature);
   });
 
+  it("signs the bytes sent: a body given as bytes or as text signs the same", () => {
+    const sentAt = new Date();
+    const unicode = JSON.stringify({ classes: ["poste", "transformação", "電線"] });
+    assert.equal(
+      webhookSignature(secret, "msg", sentAt, Buffer.from(unicode, "utf8")),
+      webhookSignature(secret, "msg", sentAt, unicode),
+    );
+    const receiver = new Webhook(secret, { format: "raw" });
+    assert.equal(receiver.sign("msg", sentAt, unicode), webhookSignature(secret, "msg", sentAt, Buffer.from(unicode)));
+  });
+
   it("carries the PRD headers", () => {
     const sentAt = new Date("2025-01-20T10:35:42Z");
     const headers = callbackHeaders({ type: "training_completed", jobId, id: "the-id", body }, secret, sentAt);

@@ -7,6 +7,7 @@ import {
   type CallbackTarget,
   type CancellationRequest,
   type JobEvent,
+  type RedeliveryRequest,
   type TrainRequested,
 } from "@trainyard/contracts";
 import { openKv, openObjectStore, publishJobEvent, publishJson, type ObjectStore } from "@trainyard/runtime";
@@ -25,6 +26,8 @@ export interface Bus {
   publishTrainRequested(event: TrainRequested): Promise<void>;
   publishJobEvent(event: JobEvent, msgId: string): Promise<void>;
   requestCancellation(request: CancellationRequest): Promise<void>;
+  /** Asks the notifier to send a logged callback again (`train.callbacks.redeliver`). */
+  requestRedelivery(request: RedeliveryRequest): Promise<void>;
   /** Heartbeats in the agents bucket; the bucket expires silent agents, so these are the live ones. */
   liveAgents(): Promise<AgentHeartbeat[]>;
   /** One round trip to the NATS server. */
@@ -57,6 +60,8 @@ export async function openBus(nc: NatsConnection, opts: { timeoutMs: number }): 
       call(async () => {
         await cancellations.put(request.job_id, JSON.stringify(request));
       }),
+    requestRedelivery: (request) =>
+      call(() => publishJson(js, Subject.redeliverCallback, request, `${request.callback_id}:${request.requested_at}`)),
     liveAgents: () =>
       call(async () => {
         const live: AgentHeartbeat[] = [];

@@ -26,6 +26,7 @@ import { connectNats, createLogger, ensureStreams, openKv, type KV, type Logger 
 import { exampleTrainRequest, startFerret, startNats, type Supervised } from "@trainyard/stack";
 import { MongoClient, type Collection } from "mongodb";
 import { openBus, type Bus } from "../adapters/bus.js";
+import { connectCallbackLog, type CallbackLog } from "../adapters/callback-log.js";
 import { connectJobStore, type JobStore } from "../adapters/job-store.js";
 import { createApp, type AppDeps } from "../app.js";
 
@@ -39,6 +40,7 @@ export interface Harness {
   url: string;
   store: JobStore;
   bus: Bus;
+  callbacks: CallbackLog;
   nc: NatsConnection;
   jsm: JetStreamManager;
   /** The raw jobs collection, to put jobs in states only other services produce. */
@@ -52,10 +54,11 @@ export interface Harness {
 }
 
 /** Settings of a test gateway: permissive limits, so only the tests that mean to hit them do. */
-export function testDeps(h: Pick<Harness, "store" | "bus">, overrides: Partial<AppDeps> = {}): AppDeps {
+export function testDeps(h: Pick<Harness, "store" | "bus" | "callbacks">, overrides: Partial<AppDeps> = {}): AppDeps {
   return {
     store: h.store,
     bus: h.bus,
+    callbacks: h.callbacks,
     log,
     apiTokens: [API_TOKEN, NEXT_API_TOKEN],
     downloadSecret: DOWNLOAD_SECRET,
@@ -86,13 +89,15 @@ export async function startHarness(
   const timeouts = { timeoutMs: opts.dependencyTimeoutMs ?? 5000 };
   const bus = await openBus(nc, timeouts);
   const store = await connectJobStore(ferret.url, timeouts);
+  const callbacks = await connectCallbackLog(ferret.url, timeouts);
   const mongo = await new MongoClient(ferret.url).connect();
   const agents = await openKv(nc, Bucket.agents);
-  const server = await listen(createApp(testDeps({ store, bus }, overrides)));
+  const server = await listen(createApp(testDeps({ store, bus, callbacks }, overrides)));
   return {
     url: server.url,
     store,
     bus,
+    callbacks,
     nc,
     jsm,
     jobs: mongo.db(PROJECTION_DB).collection<JobRecord>(JOBS_COLLECTION),
@@ -103,7 +108,7 @@ export async function startHarness(
     natsUrl: nats.url,
     async close() {
       await server.close();
-      await Promise.allSettled([store.close(), mongo.close(), nc.close()]);
+      await Promise.allSettled([store.close(), callbacks.close(), mongo.close(), nc.close()]);
       await ferret.process.stop();
       await nats.process.stop();
       await rm(dir, { recursive: true, force: true });

@@ -40,3 +40,23 @@ export function kvCallbackTargets(bucket: TargetBucket): CallbackTargets {
     },
   };
 }
+
+/**
+ * Remembers found targets (a job's target never changes once stored), newest `capacity` kept,
+ * so a job's later callbacks and retries skip the KV round trip. Misses are never cached.
+ */
+export function cachedTargets(inner: CallbackTargets, capacity = 10_000): CallbackTargets {
+  const found = new Map<string, TargetLookup>();
+  return {
+    async lookup(jobId) {
+      const hit = found.get(jobId);
+      if (hit) return hit;
+      const result = await inner.lookup(jobId);
+      if (result.kind === "found") {
+        found.set(jobId, result);
+        if (found.size > capacity) found.delete(found.keys().next().value!);
+      }
+      return result;
+    },
+  };
+}

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
+import type { AttemptResult } from "../retry-schedule.js";
 import { createHttpCallbackSender } from "./http-callback.js";
 
 interface Received {
@@ -31,8 +32,12 @@ async function startReceiver(
 
 describe("http callback sender", () => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
-  const sender = createHttpCallbackSender({ timeoutMs: 500, allowPrivate: true });
-  const guarded = createHttpCallbackSender({ timeoutMs: 500, allowPrivate: false });
+  const sender = createHttpCallbackSender({ timeoutMs: 500, policy: { allowPrivate: true } });
+  const guarded = createHttpCallbackSender({ timeoutMs: 500, policy: { allowPrivate: false } });
+  const allowListed = createHttpCallbackSender({
+    timeoutMs: 500,
+    policy: { allowPrivate: false, allowHosts: [], allowCidrs: ["127.0.0.0/8"] },
+  });
 
   before(async () => {
     receiver = await startReceiver((path, res) => {
@@ -44,7 +49,7 @@ describe("http callback sender", () => {
   });
 
   after(async () => {
-    await Promise.all([sender.close(), guarded.close()]);
+    await Promise.all([sender.close(), guarded.close(), allowListed.close()]);
     receiver.server.closeAllConnections();
     await new Promise((resolve) => receiver.server.close(resolve));
   });
@@ -52,12 +57,18 @@ describe("http callback sender", () => {
   const post = (path: string) => ({
     url: receiver.url + path,
     headers: { "Content-Type": "application/json", "X-Job-ID": "job-1" },
-    body: '{"type":"training_progress"}',
+    body: Buffer.from('{"type":"training_progress"}'),
   });
+  /** The answer without its latency, which varies. */
+  const bare = (result: AttemptResult) => {
+    assert.ok(result.latencyMs >= 0, "every attempt reports its latency");
+    const { latencyMs: _latency, ...rest } = result;
+    return rest;
+  };
 
   it("POSTs the exact body and headers and reports the status", async () => {
     const before = receiver.received.length;
-    assert.deepEqual(await sender.post(post("/ok")), { kind: "response", status: 204, retryAfterMs: null });
+    assert.deepEqual(bare(await sender.post(post("/ok"))), { kind: "response", status: 204, retryAfterMs: null });
     const got = receiver.received[before];
     assert.ok(got, "the receiver should have seen the POST");
     assert.equal(got.body, '{"type":"training_progress"}');
@@ -67,18 +78,19 @@ describe("http callback sender", () => {
 
   it("does not follow redirects", async () => {
     const before = receiver.received.length;
-    assert.deepEqual(await sender.post(post("/redirect")), { kind: "response", status: 307, retryAfterMs: null });
+    assert.deepEqual(bare(await sender.post(post("/redirect"))), { kind: "response", status: 307, retryAfterMs: null });
     assert.equal(receiver.received.length, before + 1, "only the first URL may be requested");
   });
 
   it("reports Retry-After", async () => {
-    assert.deepEqual(await sender.post(post("/busy")), { kind: "response", status: 429, retryAfterMs: 3_000 });
+    assert.deepEqual(bare(await sender.post(post("/busy"))), { kind: "response", status: 429, retryAfterMs: 3_000 });
   });
 
   it("times out a receiver that never answers", async () => {
     const started = Date.now();
     const result = await sender.post(post("/hang"));
-    assert.equal(result.kind, "network-error");
+    assert.deepEqual(bare(result), { kind: "network-error", message: "no answer within 500 ms", timedOut: true });
+    assert.ok(result.latencyMs >= 450, `the attempt lasted the timeout, not ${result.latencyMs} ms`);
     assert.ok(Date.now() - started < 5_000, "the timeout should cut the attempt short");
   });
 
@@ -98,5 +110,10 @@ describe("http callback sender", () => {
     assert.equal(byName.kind, "refused", `a name resolving to loopback must be refused, got ${JSON.stringify(byName)}`);
     assert.equal((await guarded.post({ ...post("/ok"), url: "file:///etc/passwd" })).kind, "refused");
     assert.equal(receiver.received.length, before, "nothing may reach the receiver");
+  });
+
+  it("reaches a private address on the allow-list (OUTBOUND_ALLOW_LIST), as the dataset service does", async () => {
+    const result = await allowListed.post(post("/ok"));
+    assert.equal(result.kind === "response" && result.status, 204, JSON.stringify(result));
   });
 });

@@ -5,7 +5,8 @@ import { parseRetryAfter, type AttemptResult } from "../retry-schedule.js";
 export interface CallbackRequest {
   url: string;
   headers: Record<string, string>;
-  body: string;
+  /** Sent as is: the bytes the signature covers. */
+  body: Uint8Array;
 }
 
 /** Sends one callback POST; never throws for a failed delivery, it reports it. */
@@ -14,9 +15,16 @@ export interface CallbackSender {
   close(): Promise<void>;
 }
 
-export interface HttpCallbackOptions extends OutboundPolicy {
+export interface HttpCallbackOptions {
+  /** The same outbound policy (private networks, allow-list) as the dataset service's downloads. */
+  policy: OutboundPolicy;
+  /** Upper bound of one attempt: connect, headers and body. */
   timeoutMs: number;
 }
+
+/** Callback URLs whose guard verdict is remembered (most jobs of an app share one). */
+const URL_CACHE_SIZE = 1_000;
+const TIMEOUT_CODES = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
 /**
  * POSTs callbacks with undici through the SSRF guard: the URL is checked before each POST and
@@ -25,16 +33,28 @@ export interface HttpCallbackOptions extends OutboundPolicy {
  * they carry the callback secret.
  */
 export function createHttpCallbackSender(options: HttpCallbackOptions): CallbackSender {
-  const policy: OutboundPolicy = { allowPrivate: options.allowPrivate };
-  const agent = guardedAgent(policy, { connect: { timeout: options.timeoutMs } });
+  const agent = guardedAgent(options.policy, { connect: { timeout: options.timeoutMs } });
+  // the policy is fixed, so each URL's verdict is too; the connect-time checks still run per connection
+  const verdicts = new Map<string, URL | OutboundUrlError>();
+  const check = (raw: string): URL | OutboundUrlError => {
+    let verdict = verdicts.get(raw);
+    if (!verdict) {
+      try {
+        verdict = checkOutboundUrl(raw, options.policy);
+      } catch (err) {
+        verdict = err instanceof OutboundUrlError ? err : new OutboundUrlError(String(err));
+      }
+      verdicts.set(raw, verdict);
+      if (verdicts.size > URL_CACHE_SIZE) verdicts.delete(verdicts.keys().next().value!);
+    }
+    return verdict;
+  };
   return {
     async post(req) {
-      let url: URL;
-      try {
-        url = checkOutboundUrl(req.url, policy);
-      } catch (err) {
-        return { kind: "refused", message: (err as Error).message };
-      }
+      const started = performance.now();
+      const latency = () => Math.round((performance.now() - started) * 10) / 10;
+      const url = check(req.url);
+      if (url instanceof OutboundUrlError) return { kind: "refused", message: url.message, latencyMs: latency() };
       try {
         const response = await request(url, {
           method: "POST",
@@ -52,10 +72,19 @@ export function createHttpCallbackSender(options: HttpCallbackOptions): Callback
           kind: "response",
           status: response.statusCode,
           retryAfterMs: parseRetryAfter(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter),
+          latencyMs: latency(),
         };
       } catch (err) {
-        if (isRefusal(err)) return { kind: "refused", message: (err as Error).message };
-        return { kind: "network-error", message: describe(err) };
+        if (isRefusal(err)) return { kind: "refused", message: (err as Error).message, latencyMs: latency() };
+        if (isTimeout(err)) {
+          return {
+            kind: "network-error",
+            message: `no answer within ${options.timeoutMs} ms`,
+            timedOut: true,
+            latencyMs: latency(),
+          };
+        }
+        return { kind: "network-error", message: describe(err), timedOut: false, latencyMs: latency() };
       }
     },
     close: () => agent.close(),
@@ -64,6 +93,12 @@ export function createHttpCallbackSender(options: HttpCallbackOptions): Callback
 
 function isRefusal(err: unknown): boolean {
   return err instanceof OutboundUrlError || (err instanceof Error && err.cause instanceof OutboundUrlError);
+}
+
+function isTimeout(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  return err.name === "TimeoutError" || (typeof code === "string" && TIMEOUT_CODES.has(code));
 }
 
 function describe(err: unknown): string {

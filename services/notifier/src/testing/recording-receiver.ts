@@ -4,33 +4,50 @@ import type { AddressInfo } from "node:net";
 export interface RecordedRequest {
   headers: IncomingHttpHeaders;
   body: string;
+  /** `performance.now()` when the request had fully arrived. */
+  at: number;
 }
+
+/**
+ * How the receiver answers one request: a status, a status with headers, `"hang"` (never
+ * answers) or `"drop"` (closes the connection without an answer, like a receiver that is down).
+ */
+export type Answer = number | { status: number; headers?: Record<string, string> } | "hang" | "drop";
 
 export interface RecordingReceiver {
   url: string;
   /** Every request, in arrival order. */
   requests: RecordedRequest[];
+  /** Changes how later requests are answered. */
+  answerWith(answer: (index: number, request: RecordedRequest) => Answer): void;
   /** Resolves once `predicate` holds; rejects after `timeoutMs` naming `what` and what did arrive. */
   waitFor(predicate: (requests: RecordedRequest[]) => boolean, timeoutMs: number, what: string): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
- * A real HTTP receiver on 127.0.0.1 that records raw requests and answers each with the
- * status `answer` picks from its 0-based index, so tests can script failures.
+ * A real HTTP receiver on 127.0.0.1 that records raw requests and answers each as `answer`
+ * decides from its 0-based index, so tests can script failures, outages and slow receivers.
  */
 export async function startRecordingReceiver(
-  answer: (index: number) => number = () => 204,
+  answer: (index: number, request: RecordedRequest) => Answer = () => 204,
 ): Promise<RecordingReceiver> {
   const requests: RecordedRequest[] = [];
   const waiters = new Set<() => void>();
+  let decide = answer;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
+      const request = { headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), at: performance.now() };
       const index = requests.length;
-      requests.push({ headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
-      res.writeHead(answer(index)).end();
+      requests.push(request);
+      const given = decide(index, request);
+      if (given === "drop") req.socket.destroy();
+      else if (given !== "hang") {
+        const { status, headers } = typeof given === "number" ? { status: given, headers: {} } : given;
+        res.writeHead(status, headers).end();
+      }
       for (const wake of waiters) wake();
     });
   });
@@ -39,6 +56,9 @@ export async function startRecordingReceiver(
   return {
     url: `http://127.0.0.1:${port}/functions/v1/webhook-ingest`,
     requests,
+    answerWith(next) {
+      decide = next;
+    },
     waitFor(predicate, timeoutMs, what) {
       return new Promise((resolve, reject) => {
         const check = () => {
