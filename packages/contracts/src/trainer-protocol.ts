@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ErrorCode } from "./errors.js";
 import { FinalMetrics, ResourceReadings } from "./callbacks.js";
 import { Augmentation, BestMetrics, EpochMetrics, Optimizer } from "./rest.js";
 
@@ -39,7 +40,7 @@ export const TRAINER_PROTOCOL_VERSION = 2;
 const version = z.literal(TRAINER_PROTOCOL_VERSION);
 
 /** Failure codes the trainer itself decides (a subset of the PRD's ErrorCode). */
-export const TrainerFailureCode = z.enum([
+export const TrainerFailureCode = ErrorCode.extract([
   "DATASET_INVALID",
   "MODEL_DOWNLOAD_FAILED",
   "INSUFFICIENT_MEMORY",
