@@ -13,6 +13,7 @@ export default tseslint.config(
       ".run/**",
       "python-trainer/**",
       "**/*.js",
+      "**/*.mjs",
       "**/*.svelte",
       "**/ui/**",
     ],

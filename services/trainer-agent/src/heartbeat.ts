@@ -18,7 +18,12 @@ export function startHeartbeat(
       const gpus = await readGpus();
       await kv.put(
         beat.agent_id,
-        JSON.stringify({ ...beat, gpus, draining: isDraining(), seen_at: new Date().toISOString() } satisfies AgentHeartbeat),
+        JSON.stringify({
+          ...beat,
+          gpus,
+          draining: isDraining(),
+          seen_at: new Date().toISOString(),
+        } satisfies AgentHeartbeat),
       );
     } catch (err) {
       log.warn({ err }, "heartbeat failed");
