@@ -1,5 +1,5 @@
 import express, { Router, type RequestHandler } from "express";
-import { JobId, JobListQuery, TrainRequest, type JobList } from "@trainyard/contracts";
+import { JobId, JobListQuery, TrainRequest, type JobList, type JobRecord } from "@trainyard/contracts";
 import type { Logger } from "@trainyard/runtime";
 import type { Bus } from "./adapters/bus.js";
 import type { JobStore } from "./adapters/job-store.js";
@@ -57,7 +57,8 @@ export function apiRouter(deps: ApiDeps): Router {
   router.get("/jobs", async (req, res) => {
     const query = parseQuery(JobListQuery, req.query);
     const page = await deps.store.list(query);
-    const body: JobList = { total: page.total, jobs: page.jobs.map(toJobSummary) };
+    const jobs = await Promise.all(page.jobs.map((record) => withCancellation(deps, record)));
+    const body: JobList = { total: page.total, jobs: jobs.map(toJobSummary) };
     res.json(body);
   });
 
@@ -65,7 +66,8 @@ export function apiRouter(deps: ApiDeps): Router {
     const jobId = parseParam(JobId, "job_id", req.params.jobId);
     const record = await deps.store.get(jobId);
     if (!record) throw new HttpError(404, "JOB_NOT_FOUND", "Job not found");
-    res.json(toJobView(record));
+    const view = toJobView(await withCancellation(deps, record));
+    res.json(view.status === "cancelled" ? { ...view, eta_seconds: null } : view);
   });
 
   router.delete("/jobs/:jobId", async (req, res) => {
@@ -109,4 +111,15 @@ export function allowOnly(router: Router, path: string, methods: string[]): void
     res.setHeader("Allow", methods.join(", "));
     next(new HttpError(405, "METHOD_NOT_ALLOWED", `Method ${req.method} is not allowed here`));
   });
+}
+
+/** The record as the client must see it: `cancelled` once requested, before the projection catches up. */
+async function withCancellation<R extends Pick<JobRecord, "_id" | "status">>(
+  deps: Pick<ApiDeps, "bus">,
+  record: R,
+): Promise<R> {
+  if (record.status === "completed" || record.status === "failed" || record.status === "cancelled") return record;
+  // the projection answers alone while NATS is unreachable: reads need only MongoDB
+  const requested = await deps.bus.isCancellationRequested(record._id).catch(() => false);
+  return requested ? { ...record, status: "cancelled" } : record;
 }

@@ -98,7 +98,13 @@ describe("DELETE /api/v1/jobs/{id}", () => {
   test("a training job: 200 and a cancellation for its agent, which publishes the terminal event itself", async () => {
     const job = await putJob(h, { status: "training", phase: "training", progress: 40, current_epoch: 4 });
     expectStatus(await cancel(job._id), 200, "cancelling a training job");
-    assert.equal((await h.jobs.findOne({ _id: job._id }))?.status, "cancelled", "expected the document cancelled");
+    const view = JobView.parse((await call(h, "GET", `/api/v1/jobs/${job._id}`)).body);
+    assert.equal(view.status, "cancelled", "expected a GET right after to show the job cancelled");
+    assert.equal(
+      (await h.jobs.findOne({ _id: job._id }))?.status,
+      "training",
+      "expected the document left to the projector, its one writer",
+    );
     assert.ok(await cancellationOf(job._id), "expected the cancellation in the bucket the agents watch");
     assert.equal(
       await failedEvent(job._id),

@@ -9,15 +9,17 @@ export type CancelResult =
 
 export interface CancelDeps {
   store: JobStore;
-  bus: Pick<Bus, "requestCancellation" | "publishJobEvent">;
+  bus: Pick<Bus, "requestCancellation" | "isCancellationRequested" | "publishJobEvent">;
   now(): Date;
 }
 
 /**
- * Cancels a job from any state (PRD 7.3, 17.4). The request goes to the cancellations bucket
- * first, so the dataset service, the scheduler and the agents see it before their next step
- * (an agent watching it stops its trainer at once); then the job document turns `cancelled`,
- * so a GET right after answers so. A job no agent has started gets its terminal CANCELLED
+ * Cancels a job from any state (PRD 7.3, 17.4). The request goes to the cancellations bucket,
+ * so the dataset service, the scheduler and the agents see it before their next step (an agent
+ * watching it stops its trainer at once); GET reads it too, so a GET right after answers
+ * `cancelled` before the projection has applied the CANCELLED event. The gateway never writes
+ * the job document after inserting it: the projector is its one writer (FerretDB's updates are
+ * not atomic against a concurrent writer of the same document). A job no agent has started gets its terminal CANCELLED
  * event here; a started one gets it from its agent, with partial metrics. Both use the one
  * terminal message id, so only the first reaches the app. Cancelling twice answers the same.
  */
@@ -28,14 +30,9 @@ export async function cancelJob(deps: CancelDeps, jobId: string): Promise<Cancel
   if (record.status === "completed" || record.status === "failed") return { kind: "finished", status: record.status };
   if (record.status === "cancelled") return { kind: "cancelled", body };
 
+  if (await deps.bus.isCancellationRequested(jobId)) return { kind: "cancelled", body };
   const at = deps.now();
   await deps.bus.requestCancellation({ job_id: jobId, requested_at: at.toISOString() });
-  if (!(await deps.store.markCancelled(jobId, at))) {
-    // it finished (or was cancelled) between our read and our write
-    const now = await deps.store.get(jobId);
-    if (now?.status === "completed" || now?.status === "failed") return { kind: "finished", status: now.status };
-    return { kind: "cancelled", body };
-  }
   if (record.status !== "training") {
     await deps.bus.publishJobEvent(
       {

@@ -162,11 +162,13 @@ describe("GET /metrics", () => {
     assert.equal(m.has('training_jobs_total{status="training"}'), false, "expected only finished statuses counted");
   });
 
-  test("a job cancelled through the API moves from queue_size to the cancelled counter", async () => {
+  test("a cancelled job, once projected, moves from queue_size to the cancelled counter", async () => {
     const before = await scrape();
     const request = newRequest();
     expectStatus(await call(h, "POST", "/api/v1/train", { body: request }), 202, "a job");
     expectStatus(await call(h, "DELETE", `/api/v1/jobs/${request.job_id}`), 200, "its cancel");
+    // the dashboard's projector applies the gateway's CANCELLED event (no projector runs here)
+    await h.jobs.updateOne({ _id: request.job_id }, { $set: { status: "cancelled" } });
     const after = await scrape();
     const cancelled = 'training_jobs_total{status="cancelled"}';
     assert.equal(after.get(cancelled), (before.get(cancelled) ?? 0) + 1, "expected the counter one higher");

@@ -192,6 +192,13 @@ async function train(
   const stopTrainer = () => run.kill();
   stop.addEventListener("abort", stopTrainer, { once: true });
   const artifacts: AnnouncedArtifacts = new Map();
+  let checkpoint: { path: string; epoch: number } | null = null;
+  // after every epoch, so another host can resume from here if this one dies
+  const uploadReportedCheckpoint = async () => {
+    if (!checkpoint || state.epoch === null || checkpoint.epoch > state.epoch) return;
+    await deps.files.uploadArtifact(deps.checkpoints.objectName(job.job_id), checkpoint.path);
+    checkpoint = null;
+  };
   let terminal: Extract<TrainerEvent, { type: "done" | "error" }> | null = null;
   try {
     for await (const event of run.events) {
@@ -213,11 +220,14 @@ async function train(
           state.epoch = event.epoch;
           state.metrics = event.metrics;
           await deps.publish(epochEvent(job.job_id, event, deps.now()), `${job.job_id}:epoch:${event.epoch}`);
+          await uploadReportedCheckpoint();
           break;
         case "artifact":
           if (event.name === "last.pt") {
-            // after every epoch, so another host can resume from here if this one dies
-            await deps.files.uploadArtifact(deps.checkpoints.objectName(job.job_id), event.path);
+            // Uploaded only once its epoch was reported: a run resumed from it never re-reports
+            // that epoch, so a checkpoint ahead of the reports would lose one for the app.
+            checkpoint = { path: event.path, epoch: event.epoch ?? Number.MAX_SAFE_INTEGER };
+            await uploadReportedCheckpoint();
           } else {
             artifacts.set(event.name, event.path);
           }

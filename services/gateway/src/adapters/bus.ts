@@ -26,6 +26,8 @@ export interface Bus {
   publishTrainRequested(event: TrainRequested): Promise<void>;
   publishJobEvent(event: JobEvent, msgId: string): Promise<void>;
   requestCancellation(request: CancellationRequest): Promise<void>;
+  /** True when the job's cancellation was requested (the projection may not show it yet). */
+  isCancellationRequested(jobId: string): Promise<boolean>;
   /** Asks the notifier to send a logged callback again (`train.callbacks.redeliver`). */
   requestRedelivery(request: RedeliveryRequest): Promise<void>;
   /** Heartbeats in the agents bucket; the bucket expires silent agents, so these are the live ones. */
@@ -59,6 +61,11 @@ export async function openBus(nc: NatsConnection, opts: { timeoutMs: number }): 
     requestCancellation: (request) =>
       call(async () => {
         await cancellations.put(request.job_id, JSON.stringify(request));
+      }),
+    isCancellationRequested: (jobId) =>
+      call(async () => {
+        const entry = await cancellations.get(jobId);
+        return entry !== null && entry.operation === "PUT";
       }),
     requestRedelivery: (request) =>
       call(() => publishJson(js, Subject.redeliverCallback, request, `${request.callback_id}:${request.requested_at}`)),

@@ -33,8 +33,6 @@ export interface JobStore {
   recentDurations(limit: number): Promise<number[]>;
   /** `duration_seconds` of every completed job. */
   completedDurations(): Promise<number[]>;
-  /** Marks a job cancelled unless it already finished; true when this call changed it. */
-  markCancelled(jobId: string, at: Date): Promise<boolean>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -111,14 +109,6 @@ export async function connectJobStore(url: string, opts: { timeoutMs: number }):
             .toArray(),
         ),
       ),
-    markCancelled: (jobId, at) =>
-      call(async () => {
-        const result = await jobs.updateOne(
-          { _id: jobId, status: { $nin: ["completed", "failed", "cancelled"] } },
-          { $set: { status: "cancelled", finished_at: at, eta_seconds: null } },
-        );
-        return result.modifiedCount === 1;
-      }),
     ping: () =>
       call(async () => {
         await db.command({ ping: 1 });
