@@ -25,7 +25,6 @@ import {
   type Stack,
 } from "@trainyard/stack";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { restartService } from "./service-restart.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 /** Where the test run writes its screenshots (ignored by git). */
@@ -198,12 +197,7 @@ test(
     assert.match((await page.getByTestId("job-config").textContent()) ?? "", /64px/);
 
     const seenBefore = await numberAt(chart, "data-points");
-    const port = Number(new URL(stack.dashboardUrl).port);
-    await restartService(stack, {
-      name: "dashboard",
-      port,
-      env: { ...dashboardEnv, DASHBOARD_PORT: String(port) },
-      sink,
+    await stack.restart("dashboard", {
       // the page notices the outage before the service is back
       duringOutage: () => page.locator('[data-testid="connection"]:not([data-state="open"])').waitFor(),
     });

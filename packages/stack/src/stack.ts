@@ -39,8 +39,11 @@ export interface Stack {
   mongoUrl: string;
   apiSecret: string;
   processes: Supervised[];
-  /** Stops the named process (SIGTERM, or SIGKILL when `hard`) and starts it again with the same settings. */
-  restart(name: string, opts?: { hard?: boolean }): Promise<Supervised>;
+  /**
+   * Stops the named process (SIGTERM, or SIGKILL when `hard`) and starts it again with the same
+   * settings; `duringOutage` runs while it is down. Resolves once the new process is ready.
+   */
+  restart(name: string, opts?: { hard?: boolean; duringOutage?: () => Promise<void> }): Promise<Supervised>;
   stop(): Promise<void>;
 }
 
@@ -162,6 +165,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           await current.stop();
         }
         processes.splice(index, 1);
+        await restartOpts?.duringOutage?.();
         return launch(spec);
       },
       stop,
