@@ -27,6 +27,12 @@ export interface ConsumeOptions<S extends z.ZodType> {
   errorBackoffMs?: (attempt: number) => number;
   /** Handlers running at once (default 1, which keeps stream order). */
   concurrency?: number;
+  /**
+   * The handler may see a message twice with no harm: acks are sent without waiting for the
+   * server to confirm them (a lost ack only means a redelivery). Default false: each ack is
+   * confirmed before the next step.
+   */
+  idempotent?: boolean;
 }
 
 /**
@@ -80,7 +86,8 @@ async function handleOne<S extends z.ZodType>(
   try {
     const outcome = await opts.handle(payload, delivery);
     if (outcome.kind === "ack") {
-      await msg.ackAck();
+      if (opts.idempotent) msg.ack();
+      else await msg.ackAck();
     } else {
       opts.log.info({ subject: msg.subject, after_ms: outcome.afterMs, reason: outcome.reason }, "retry later");
       msg.nak(outcome.afterMs);

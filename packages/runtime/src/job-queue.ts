@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Bucket, QueueEntry } from "@trainyard/contracts";
-import { mirrorKv, type KvMirror } from "./kv-mirror.js";
+import { mirrorKv, type KvMirror, type Mirrored } from "./kv-mirror.js";
 import { openKv } from "./stores.js";
 
 const RANK = { high: 0, normal: 1, low: 2 } as const;
@@ -8,6 +8,11 @@ const RANK = { high: 0, normal: 1, low: 2 } as const;
 /** Queue order: higher priority first, then earlier arrival. */
 export function queueOrder(a: QueueEntry, b: QueueEntry): number {
   return RANK[a.priority] - RANK[b.priority] || a.seq - b.seq;
+}
+
+/** `queueOrder`, made total by the job id (two entries never compare equal). */
+function strictOrder(a: QueueEntry, b: QueueEntry): number {
+  return queueOrder(a, b) || (a.job.job_id < b.job.job_id ? -1 : a.job.job_id > b.job.job_id ? 1 : 0);
 }
 
 export interface StoredEntry {
@@ -23,15 +28,16 @@ export interface JobQueue {
   /** Every entry, waiting ones in queue order first, then the placed ones. */
   list(): Promise<StoredEntry[]>;
   get(jobId: string): Promise<StoredEntry | null>;
-  /** Replaces an entry if it is still at `revision`; false when someone changed it first. */
-  update(entry: QueueEntry, revision: number): Promise<boolean>;
+  /** Replaces an entry if it is still at `revision`: its new revision, or null when someone changed it first. */
+  update(entry: QueueEntry, revision: number): Promise<number | null>;
   remove(jobId: string, revision?: number): Promise<boolean>;
   stop(): void;
 }
 
 /**
- * Opens the queue. With `mirror`, `list` reads an in-memory copy kept by a watch (the
- * scheduler, which lists on every round); otherwise it reads the bucket each time.
+ * Opens the queue. With `mirror`, `list` reads an in-memory copy kept by a watch and by this
+ * process's own writes, with the waiting entries kept in queue order as they change (the
+ * scheduler lists on every round); otherwise it reads the bucket each time.
  */
 export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean } = {}): Promise<JobQueue> {
   const kv = await openKv(nc, Bucket.queue);
@@ -39,7 +45,11 @@ export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean 
     const entry = QueueEntry.safeParse(raw);
     return entry.success ? entry.data : null;
   };
-  const mirror: KvMirror<QueueEntry> | null = opts.mirror ? await mirrorKv(kv, parse) : null;
+  const index = new QueueIndex();
+  const mirror: KvMirror<QueueEntry> | null = opts.mirror
+    ? await mirrorKv(kv, parse, (_key, before, after) => index.change(before, after))
+    : null;
+  if (mirror) await mirror.loaded;
   const read = async (key: string): Promise<StoredEntry | null> => {
     const found = await kv.get(key);
     if (!found || found.operation !== "PUT") return null;
@@ -49,7 +59,8 @@ export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean 
   return {
     async enqueue(entry) {
       try {
-        await kv.create(entry.job.job_id, JSON.stringify(entry));
+        const revision = await kv.create(entry.job.job_id, JSON.stringify(entry));
+        mirror?.noteWrite(entry.job.job_id, entry, revision);
         return true;
       } catch (err) {
         if (isConflict(err)) return false;
@@ -57,14 +68,11 @@ export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean 
       }
     },
     async list() {
+      if (mirror) return index.list();
       const out: StoredEntry[] = [];
-      if (mirror) {
-        for (const [, { value, revision }] of mirror.entries()) out.push({ entry: value, revision });
-      } else {
-        for await (const key of await kv.keys()) {
-          const stored = await read(key);
-          if (stored) out.push(stored);
-        }
+      for await (const key of await kv.keys()) {
+        const stored = await read(key);
+        if (stored) out.push(stored);
       }
       const waiting = out.filter((s) => s.entry.placement === null).sort((a, b) => queueOrder(a.entry, b.entry));
       return [...waiting, ...out.filter((s) => s.entry.placement !== null)];
@@ -72,10 +80,11 @@ export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean 
     get: read,
     async update(entry, revision) {
       try {
-        await kv.update(entry.job.job_id, JSON.stringify(entry), revision);
-        return true;
+        const next = await kv.update(entry.job.job_id, JSON.stringify(entry), revision);
+        mirror?.noteWrite(entry.job.job_id, entry, next);
+        return next;
       } catch (err) {
-        if (isConflict(err)) return false;
+        if (isConflict(err)) return null;
         throw err;
       }
     },
@@ -83,6 +92,8 @@ export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean 
     async remove(jobId, revision) {
       try {
         await kv.delete(jobId, revision === undefined ? undefined : { previousSeq: revision });
+        const known = revision ?? mirror?.get(jobId)?.revision;
+        if (known !== undefined) mirror?.noteWrite(jobId, null, known);
         return true;
       } catch (err) {
         if (isConflict(err)) return false;
@@ -94,4 +105,41 @@ export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean 
 
 function isConflict(err: unknown): boolean {
   return /wrong last sequence|key exists/i.test(String(err));
+}
+
+/** The mirrored queue: waiting entries in queue order (kept sorted as they change), then placed ones. */
+class QueueIndex {
+  private readonly waiting: StoredEntry[] = [];
+  private readonly placed = new Map<string, StoredEntry>();
+
+  change(before: Mirrored<QueueEntry> | undefined, after: Mirrored<QueueEntry> | undefined): void {
+    if (before) {
+      if (before.value.placement) this.placed.delete(before.value.job.job_id);
+      else {
+        const at = this.find(before.value);
+        if (this.waiting[at]?.entry.job.job_id === before.value.job.job_id) this.waiting.splice(at, 1);
+      }
+    }
+    if (!after) return;
+    const stored = { entry: after.value, revision: after.revision };
+    if (after.value.placement) this.placed.set(after.value.job.job_id, stored);
+    else this.waiting.splice(this.find(after.value), 0, stored);
+  }
+
+  list(): StoredEntry[] {
+    return [...this.waiting, ...this.placed.values()];
+  }
+
+  /** The position of `entry` among the waiting ones, or where it would go (binary search). */
+  private find(entry: QueueEntry): number {
+    let lo = 0;
+    let hi = this.waiting.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const probe = this.waiting[mid];
+      if (probe && strictOrder(probe.entry, entry) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
 }

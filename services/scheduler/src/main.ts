@@ -67,18 +67,28 @@ await runService("scheduler", Env, async (env, log) => {
     now: () => new Date(),
   };
 
-  // Rounds never overlap; an arrival or a freed slot asks for one at once.
+  // Rounds never overlap. An arrival or a freed slot asks for a round that fills free slots at
+  // once; the timer's rounds also sweep the whole queue and every lease (lost agents, cancelled
+  // jobs, orphaned leases, and after a takeover the placements to announce again).
   let round: Promise<unknown> = Promise.resolve();
-  let again = false;
-  const runRound = () => {
-    if (again) return;
-    again = true;
+  let pending: "fill" | "sweep" | null = null;
+  let announcedTerm = 0;
+  const runRound = (kind: "fill" | "sweep") => {
+    const queued = pending;
+    pending = kind === "sweep" || queued === "sweep" ? "sweep" : "fill";
+    if (queued) return;
     round = round.then(async () => {
-      again = false;
-      await scheduleRound(deps).catch((err: unknown) => log.error({ err }, "scheduling round failed"));
+      const sweep = pending === "sweep";
+      pending = null;
+      try {
+        const result = await scheduleRound(deps, { sweep, announcedTerm });
+        if (result.announcedTerm !== null) announcedTerm = result.announcedTerm;
+      } catch (err) {
+        log.error({ err }, "scheduling round failed");
+      }
     });
   };
-  const timer = setInterval(runRound, env.SCHEDULER_POLL_MS);
+  const timer = setInterval(() => runRound("sweep"), env.SCHEDULER_POLL_MS);
 
   const intake = await startConsumer({
     js,
@@ -90,7 +100,7 @@ await runService("scheduler", Env, async (env, log) => {
     concurrency: 32,
     handle: async (job, delivery) => {
       const outcome = await enqueueJob(deps, job, delivery.streamSequence);
-      runRound();
+      runRound("fill");
       return outcome;
     },
   });
@@ -100,9 +110,12 @@ await runService("scheduler", Env, async (env, log) => {
     consumer: Consumer.schedulerReleases,
     schema: JobEvent,
     log,
+    // releases of different jobs are independent, and a second release is a no-op
+    concurrency: 32,
+    idempotent: true,
     handle: async (event) => {
       const outcome = await finishJob(deps, event.job_id);
-      runRound();
+      runRound("fill");
       return outcome;
     },
   });

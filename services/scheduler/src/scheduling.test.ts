@@ -33,7 +33,7 @@ import {
 import { exampleTrainRequest, startNats, type Supervised } from "@trainyard/stack";
 import { openCluster, type Cluster } from "./adapters/cluster.js";
 import { startLeadership } from "./leadership.js";
-import { enqueueJob, finishJob, scheduleRound, type SchedulingDeps } from "./scheduling.js";
+import { enqueueJob, finishJob, ORPHAN_LEASE_AGE_MS, scheduleRound, type SchedulingDeps } from "./scheduling.js";
 
 const log = createLogger("scheduler-test", "silent");
 const gpu = (index: number): Slot => ({ index, device: `cuda:${index}`, name: "NVIDIA H100" });
@@ -117,7 +117,7 @@ function deps(recorded: Recorded, overrides: Partial<SchedulingDeps> = {}): Sche
   return {
     queue,
     cluster,
-    leadership: { isLeader: () => true, confirm: async () => true },
+    leadership: { isLeader: () => true, confirm: async () => true, term: () => 1 },
     isCancelled: async () => false,
     checkpointOf: async () => null,
     publishAssignment: async (a) => {
@@ -195,9 +195,9 @@ describe("scheduleRound (real NATS)", () => {
     await enqueue(datasetReady());
     const recorded: Recorded = { assignments: [], events: [] };
     const result = await scheduleRound(
-      deps(recorded, { leadership: { isLeader: () => false, confirm: async () => false } }),
+      deps(recorded, { leadership: { isLeader: () => false, confirm: async () => false, term: () => 0 } }),
     );
-    assert.deepEqual(result, { placed: [], requeued: [] });
+    assert.deepEqual(result, { placed: [], requeued: [], announcedTerm: null });
     assert.equal(recorded.assignments.length, 0);
   });
 
@@ -253,6 +253,47 @@ describe("scheduleRound (real NATS)", () => {
     assert.equal(failed[0]?.type === "failed" && failed[0].error.code, "UNKNOWN_ERROR");
   });
 
+  test("a sweep frees a lease no placed job stands behind once it is old, and keeps a young one", async () => {
+    await putAgent("host-1", [gpu(0), gpu(1)]);
+    const leaseKv = await openKv(nc, Bucket.assignments);
+    const lease = (jobId: string, slot: number, ageMs: number) =>
+      JSON.stringify({
+        job_id: jobId,
+        agent_id: "host-1",
+        slot_index: slot,
+        assigned_at: new Date(Date.now() - ageMs).toISOString(),
+      });
+    const [orphan, young] = [datasetReady(), datasetReady()];
+    await leaseKv.put("host-1.0", lease(orphan.job_id, 0, ORPHAN_LEASE_AGE_MS + 5_000));
+    await leaseKv.put("host-1.1", lease(young.job_id, 1, 0));
+    const recorded: Recorded = { assignments: [], events: [] };
+    await scheduleRound(deps(recorded), { sweep: false });
+    assert.equal((await slotHolders()).size, 2, "a round that only fills slots leaves leases alone");
+    await scheduleRound(deps(recorded));
+    assert.deepEqual([...(await slotHolders())], [["host-1.1", young.job_id]], "only the old orphan is freed");
+  });
+
+  test("after taking the lead, a sweep announces every held placement again; JetStream drops the repeats", async () => {
+    await putAgent("announcer", [gpu(0)]);
+    const job = datasetReady();
+    await enqueue(job);
+    const recorded: Recorded = { assignments: [], events: [] };
+    assert.deepEqual((await scheduleRound(deps(recorded))).placed, [job.job_id]);
+    const again = await scheduleRound(deps(recorded), { announcedTerm: 0 });
+    assert.equal(again.announcedTerm, 1, "term 1 is announced");
+    assert.deepEqual(
+      recorded.assignments.map((a) => a.job_id),
+      [job.job_id, job.job_id],
+      "the placement is announced a second time",
+    );
+    const quiet = await scheduleRound(deps(recorded), { announcedTerm: 1 });
+    assert.equal(quiet.announcedTerm, null, "within the same term nothing is announced again");
+    assert.equal(recorded.assignments.length, 2);
+    const stream = await js.streams.get(TRAIN_STREAM);
+    const info = await stream.info(false, { subjects_filter: Subject.assignment("announcer") });
+    assert.equal(info.state.subjects?.[Subject.assignment("announcer")], 1, "the agent receives one assignment");
+  });
+
   test("two replicas that both think they lead never place a job twice or fill a slot twice", async () => {
     await putAgent("host-1", [gpu(0)]);
     const jobs = [datasetReady(), datasetReady(), datasetReady()];
@@ -283,6 +324,21 @@ describe("leader election (real NATS KV)", () => {
     } finally {
       await a.stop();
       await b.stop();
+    }
+  });
+  test("confirm trusts a renewal for half the lease's TTL, then asks the server and sees a takeover", async () => {
+    const kv = await openKv(nc, Bucket.schedulerLeader);
+    const ttlMs = 600;
+    const a = startLeadership(kv, "replica-a", 5_000, log, ttlMs);
+    try {
+      assert.equal(await a.confirm(), true);
+      await kv.purge("leader"); // the lease expired...
+      await kv.create("leader", JSON.stringify({ replica_id: "replica-b", since: new Date().toISOString() })); // ...and b took it
+      await new Promise((r) => setTimeout(r, ttlMs / 2 + 50));
+      assert.equal(await a.confirm(), false, "past half the TTL, the renewal fails against b's lease");
+      assert.equal(a.isLeader(), false);
+    } finally {
+      await a.stop();
     }
   });
 });

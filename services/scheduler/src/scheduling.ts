@@ -7,7 +7,14 @@ import {
   type Slot,
   type SlotLease,
 } from "@trainyard/contracts";
-import { ack, type JobQueue, type Logger, type Outcome, type StoredEntry } from "@trainyard/runtime";
+import {
+  ack,
+  SCHEDULER_LEADER_TTL_MS,
+  type JobQueue,
+  type Logger,
+  type Outcome,
+  type StoredEntry,
+} from "@trainyard/runtime";
 import type { Cluster } from "./adapters/cluster.js";
 import type { Leadership } from "./leadership.js";
 import { pickSlot, slotKey } from "./slot-picker.js";
@@ -15,7 +22,7 @@ import { pickSlot, slotKey } from "./slot-picker.js";
 export interface SchedulingDeps {
   queue: JobQueue;
   cluster: Cluster;
-  leadership: Pick<Leadership, "isLeader" | "confirm">;
+  leadership: Pick<Leadership, "isLeader" | "confirm" | "term">;
   /** True once the job was cancelled: it leaves the queue, never placed. */
   isCancelled(jobId: string): Promise<boolean>;
   /** The artifacts object of the job's latest checkpoint (last.pt), if an agent uploaded one. */
@@ -59,36 +66,73 @@ export async function finishJob(
 export interface RoundResult {
   placed: string[];
   requeued: string[];
+  /** The leadership term whose placements this round announced again, if it did. */
+  announcedTerm: number | null;
+}
+
+export interface RoundOptions {
+  /**
+   * Also look at the whole queue and every lease (default true): jobs whose agent is gone,
+   * cancelled jobs behind the free slots, leases no queue entry stands behind, and after a
+   * takeover the placements an earlier leader may not have announced. Without it a round only
+   * fills free slots, which is what an arrival or a freed slot needs.
+   */
+  sweep?: boolean;
+  /**
+   * The last term whose placements were announced again: a sweep in a later term (this replica
+   * took the lead since) announces every held placement again. Left out, none is.
+   */
+  announcedTerm?: number;
 }
 
 /** Placements written at once within a round; each is still a chain of compare-and-sets. */
 const PLACEMENT_CONCURRENCY = 32;
 
 /**
- * One scheduling round, run by the leader only: jobs whose agent is gone go back to waiting
- * (to resume from their last checkpoint), then waiting jobs are matched to free slots in queue
- * order (in memory) and the placements written. Every write is a compare-and-set (slot leases by
- * create, queue entries by revision), so even two replicas that both believe they lead can never
- * place a job twice or fill a slot twice; the lead itself is confirmed before each round.
+ * How old a lease must be before a sweep takes it for an orphan: a placement in flight holds its
+ * lease a moment before its queue entry says so, and a lease younger than the leader lease's TTL
+ * may belong to a placement that the previous leader is still finishing.
  */
-export async function scheduleRound(deps: SchedulingDeps): Promise<RoundResult> {
-  const result: RoundResult = { placed: [], requeued: [] };
+export const ORPHAN_LEASE_AGE_MS = SCHEDULER_LEADER_TTL_MS;
+
+/**
+ * One scheduling round, run by the leader only: (when sweeping) jobs whose agent is gone go
+ * back to waiting (to resume from their last checkpoint), then waiting jobs are matched to free
+ * slots in queue order (in memory) and the placements written. Every write is a compare-and-set
+ * (slot leases by create, queue entries by revision), so even two replicas that both believe
+ * they lead can never place a job twice or fill a slot twice; the lead itself is confirmed
+ * before each round.
+ */
+export async function scheduleRound(deps: SchedulingDeps, opts: RoundOptions = {}): Promise<RoundResult> {
+  const sweep = opts.sweep ?? true;
+  const result: RoundResult = { placed: [], requeued: [], announcedTerm: null };
   if (!deps.leadership.isLeader() || !(await deps.leadership.confirm())) return result;
   const agents = await deps.cluster.agents();
   const alive = new Set(agents.map((a) => a.agent_id));
   const leases = await deps.cluster.leases();
+  const queued = await deps.queue.list();
+  if (sweep) {
+    await freeOrphanedLeases(deps, queued, leases);
+    const term = deps.leadership.term();
+    if (opts.announcedTerm !== undefined && opts.announcedTerm !== term) {
+      await announceHeld(deps, queued, leases);
+      result.announcedTerm = term;
+    }
+  }
   const plan: Array<{ stored: StoredEntry; lease: SlotLease; slot: Slot }> = [];
   // once every slot is planned, the rest of the queue only needs its lost and cancelled jobs seen to
   let freeSlots = agents
     .filter((a) => !a.draining)
     .reduce((n, a) => n + a.slots.filter((slot) => !leases.has(slotKey(a.agent_id, slot.index))).length, 0);
-  for (const stored of await deps.queue.list()) {
+  for (const stored of queued) {
     const { entry } = stored;
     if (entry.placement) {
+      if (!sweep) break; // the waiting entries come first
       if (!alive.has(entry.placement.agent_id) && (await requeueLost(deps, stored)))
         result.requeued.push(entry.job.job_id);
       continue;
     }
+    if (freeSlots === 0 && !sweep) break;
     if (await deps.isCancelled(entry.job.job_id)) {
       await deps.queue.remove(entry.job.job_id, stored.revision);
       deps.log.info({ job_id: entry.job.job_id }, "cancelled job left the queue");
@@ -118,6 +162,45 @@ export async function scheduleRound(deps: SchedulingDeps): Promise<RoundResult> 
   return result;
 }
 
+/**
+ * Deletes leases whose job is no longer placed on their slot (a claim whose queue update never
+ * came, a release cut short by a crash), once they are old enough not to be a placement in flight.
+ */
+async function freeOrphanedLeases(
+  deps: SchedulingDeps,
+  queued: StoredEntry[],
+  leases: Map<string, SlotLease>,
+): Promise<void> {
+  const placedOn = new Map<string, string>();
+  for (const { entry } of queued)
+    if (entry.placement) placedOn.set(slotKey(entry.placement.agent_id, entry.placement.slot.index), entry.job.job_id);
+  const now = deps.now().getTime();
+  for (const [key, lease] of leases) {
+    if (placedOn.get(key) === lease.job_id || now - Date.parse(lease.assigned_at) < ORPHAN_LEASE_AGE_MS) continue;
+    await deps.cluster.releaseSlot(lease.agent_id, lease.slot_index);
+    leases.delete(key);
+    deps.log.warn(
+      { job_id: lease.job_id, agent_id: lease.agent_id, slot: lease.slot_index },
+      "orphaned slot lease freed",
+    );
+  }
+}
+
+/**
+ * Announces every placement that holds its lease again: the replica that wrote one may have died
+ * before announcing it. Assignments and events carry stable message ids, so JetStream's duplicate
+ * window drops the repeats of those that were announced.
+ */
+async function announceHeld(deps: SchedulingDeps, queued: StoredEntry[], leases: Map<string, SlotLease>) {
+  const held = queued.filter(({ entry }) => {
+    const placement = entry.placement;
+    return placement && leases.get(slotKey(placement.agent_id, placement.slot.index))?.job_id === entry.job.job_id;
+  });
+  for (let i = 0; i < held.length; i += PLACEMENT_CONCURRENCY)
+    await Promise.all(held.slice(i, i + PLACEMENT_CONCURRENCY).map(({ entry }) => announce(deps, entry)));
+  if (held.length > 0) deps.log.info({ placements: held.length }, "placements announced again after taking the lead");
+}
+
 /** Claims the slot, then moves the entry to placed; undoes the claim when the entry changed first. */
 async function place(deps: SchedulingDeps, stored: StoredEntry, lease: SlotLease, slot: Slot): Promise<string | null> {
   if (!(await deps.cluster.claim(lease))) return null;
@@ -125,7 +208,7 @@ async function place(deps: SchedulingDeps, stored: StoredEntry, lease: SlotLease
     ...stored.entry,
     placement: { agent_id: lease.agent_id, slot, assigned_at: lease.assigned_at },
   };
-  if (!(await deps.queue.update(placed, stored.revision))) {
+  if ((await deps.queue.update(placed, stored.revision)) === null) {
     await deps.cluster.releaseSlot(lease.agent_id, lease.slot_index);
     return null;
   }
@@ -196,7 +279,7 @@ async function requeueLost(deps: SchedulingDeps, stored: StoredEntry): Promise<b
     resume_from: (await deps.checkpointOf(jobId)) ?? entry.resume_from,
     placement: null,
   };
-  if (!(await deps.queue.update(waiting, stored.revision))) return false;
+  if ((await deps.queue.update(waiting, stored.revision)) === null) return false;
   await deps.cluster.release(jobId);
   deps.log.warn(
     { job_id: jobId, agent_id: lostAgent, attempt: waiting.attempt, resume_from: waiting.resume_from },

@@ -31,7 +31,7 @@ export function pickSlot(
   needs: SlotNeeds = {},
 ): SlotChoice | null {
   const cpuOnly = needs.device === "cpu";
-  const candidates: Array<SlotChoice & { free: number; gpu: boolean; preferred: boolean }> = [];
+  let best: Candidate | null = null;
   for (const agent of agents) {
     if (agent.draining) continue;
     const free = agent.slots.filter((slot) => !leases.has(slotKey(agent.agent_id, slot.index)));
@@ -39,25 +39,33 @@ export function pickSlot(
       const gpu = slot.device.startsWith("cuda");
       if (cpuOnly && gpu) continue;
       if (gpu && !memoryFits(agent, slot, needs.memoryGb)) continue;
-      candidates.push({
+      const candidate = {
         agentId: agent.agent_id,
         slot,
         free: free.length,
         gpu,
         preferred: slot.device === needs.device,
-      });
+      };
+      if (!best || better(candidate, best)) best = candidate;
     }
   }
-  candidates.sort(
-    (a, b) =>
-      Number(b.gpu) - Number(a.gpu) ||
-      Number(b.preferred) - Number(a.preferred) ||
-      b.free - a.free ||
-      a.agentId.localeCompare(b.agentId) ||
-      a.slot.index - b.slot.index,
-  );
-  const best = candidates[0];
   return best ? { agentId: best.agentId, slot: best.slot } : null;
+}
+
+interface Candidate extends SlotChoice {
+  free: number;
+  gpu: boolean;
+  preferred: boolean;
+}
+
+function better(a: Candidate, b: Candidate): boolean {
+  const order =
+    Number(b.gpu) - Number(a.gpu) ||
+    Number(b.preferred) - Number(a.preferred) ||
+    b.free - a.free ||
+    a.agentId.localeCompare(b.agentId) ||
+    a.slot.index - b.slot.index;
+  return order < 0;
 }
 
 function memoryFits(agent: AgentHeartbeat, slot: Slot, memoryGb: number | undefined): boolean {

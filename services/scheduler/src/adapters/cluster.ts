@@ -33,8 +33,22 @@ export async function openCluster(nc: NatsConnection, opts: { mirror?: boolean }
     const lease = SlotLease.safeParse(raw);
     return lease.success ? lease.data : null;
   };
+  // slot keys by job, kept with the lease mirror: a release deletes its keys without a scan
+  const slotsOfJob = new Map<string, Set<string>>();
   const agentMirror = opts.mirror ? await mirrorKv(agents, parseBeat) : null;
-  const leaseMirror = opts.mirror ? await mirrorKv(leases, parseLease) : null;
+  const leaseMirror = opts.mirror
+    ? await mirrorKv(leases, parseLease, (key, before, after) => {
+        if (before) slotsOfJob.get(before.value.job_id)?.delete(key);
+        if (before && slotsOfJob.get(before.value.job_id)?.size === 0) slotsOfJob.delete(before.value.job_id);
+        if (after) slotsOfJob.set(after.value.job_id, (slotsOfJob.get(after.value.job_id) ?? new Set()).add(key));
+      })
+    : null;
+  await Promise.all([agentMirror?.loaded, leaseMirror?.loaded]);
+  const deleteLease = async (key: string) => {
+    const known = leaseMirror?.get(key)?.revision;
+    await leases.delete(key);
+    if (known !== undefined) leaseMirror?.noteWrite(key, null, known);
+  };
   const readLeases = async () => {
     const out = new Map<string, SlotLease>();
     const all = leaseMirror
@@ -61,8 +75,10 @@ export async function openCluster(nc: NatsConnection, opts: { mirror?: boolean }
     },
     leases: readLeases,
     async claim(lease) {
+      const key = slotKey(lease.agent_id, lease.slot_index);
       try {
-        await leases.create(slotKey(lease.agent_id, lease.slot_index), JSON.stringify(lease));
+        const revision = await leases.create(key, JSON.stringify(lease));
+        leaseMirror?.noteWrite(key, lease, revision);
         return true;
       } catch (err) {
         if (/wrong last sequence|key exists/i.test(String(err))) return false;
@@ -70,17 +86,14 @@ export async function openCluster(nc: NatsConnection, opts: { mirror?: boolean }
       }
     },
     async releaseSlot(agentId, slotIndex) {
-      await leases.delete(slotKey(agentId, slotIndex));
+      await deleteLease(slotKey(agentId, slotIndex));
     },
     async release(jobId) {
-      let released = false;
-      for (const [key, lease] of await readLeases()) {
-        if (lease.job_id === jobId) {
-          await leases.delete(key);
-          released = true;
-        }
-      }
-      return released;
+      const keys = leaseMirror
+        ? [...(slotsOfJob.get(jobId) ?? [])]
+        : [...(await readLeases())].filter(([, lease]) => lease.job_id === jobId).map(([key]) => key);
+      await Promise.all(keys.map(deleteLease));
+      return keys.length > 0;
     },
     stop() {
       agentMirror?.stop();
