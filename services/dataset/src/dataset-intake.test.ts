@@ -5,6 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { JobEventOf } from "@trainyard/contracts";
+import { ArchiveError } from "@trainyard/runtime";
+import { DownloadInterrupted } from "./adapters/download.js";
 import { DatasetError } from "./dataset-error.js";
 import { intakeDataset } from "./dataset-intake.js";
 import { assertNothingLeft, failureOf, firstDelivery, intakeHarness, memoryStore } from "./testing/intake-harness.js";
@@ -160,6 +162,55 @@ describe("intakeDataset", () => {
     });
     assert.deepEqual(await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps), { kind: "ack" });
     assert.equal(h.ready.length, 0, "no train.dataset.ready for a cancelled job");
+  });
+
+  it("stops a running download when the job is cancelled, and acks without an event of its own", async () => {
+    const cancelSwitch = new AbortController();
+    let released = 0;
+    let downloadSignal: AbortSignal | undefined;
+    const h = await intakeHarness(scratch, Buffer.alloc(0), {
+      overrides: {
+        watchCancellation: () => ({ signal: cancelSwitch.signal, release: () => released++ }),
+        download: (_url, _dest, onProgress, signal) => {
+          downloadSignal = signal;
+          onProgress(0, 1000);
+          // the app cancels the job while the bytes trickle in
+          queueMicrotask(() => cancelSwitch.abort());
+          return new Promise((_, reject) =>
+            signal.addEventListener("abort", () => reject(new DownloadInterrupted("download interrupted")), {
+              once: true,
+            }),
+          );
+        },
+      },
+    });
+    const request = trainRequested(URL_WITH_TOKEN);
+    assert.deepEqual(await intakeDataset(request, firstDelivery, h.deps), { kind: "ack" });
+    assert.equal(downloadSignal?.aborted, true, "the download was handed the job's cancellation");
+    assert.deepEqual(
+      h.events.map((e) => e.msgId),
+      [`${request.job_id}:phase-downloading:0`],
+      "no failure: the gateway already sent the job's CANCELLED",
+    );
+    assert.equal(h.ready.length, 0, "no train.dataset.ready for a cancelled job");
+    assert.equal(released, 1, "the cancellation watch is released");
+    await assertNothingLeft(h);
+  });
+
+  it("acks a job cancelled during validation without reporting its bad dataset", async () => {
+    const cancelSwitch = new AbortController();
+    const h = await intakeHarness(scratch, datasetZip(sampleDataset()), {
+      overrides: {
+        watchCancellation: () => ({ signal: cancelSwitch.signal, release: () => {} }),
+        inspect: async () => {
+          cancelSwitch.abort();
+          throw new ArchiveError("DATASET_INVALID", "bad archive");
+        },
+      },
+    });
+    assert.deepEqual(await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps), { kind: "ack" });
+    assert.ok(!h.events.some((e) => e.event.type === "failed"), "no DATASET_INVALID after the cancellation");
+    assert.equal(h.ready.length, 0);
   });
 
   it("throws, publishing nothing final, when the object store is unavailable", async () => {

@@ -21,11 +21,15 @@ export const DOWNLOADING_PERCENTAGE = 5;
 export interface IntakeDeps {
   /** Scratch space; each delivery works in its own folder under it, removed afterwards. */
   workDir: string;
-  /** Downloads into `destFile`, reporting bytes as they arrive; throws DatasetError or DownloadInterrupted. */
+  /**
+   * Downloads into `destFile`, reporting bytes as they arrive; throws DatasetError, or
+   * DownloadInterrupted once `signal` aborts (the job was cancelled) or the service stops.
+   */
   download(
     url: string,
     destFile: string,
     onProgress: (bytes: number, total: number | null) => void,
+    signal: AbortSignal,
   ): Promise<DownloadedArchive>;
   /**
    * Checks the archive with the zip guard without extracting it (agents extract it on their own
@@ -39,6 +43,8 @@ export interface IntakeDeps {
   publishJobEvent(event: JobEvent, msgId: string): Promise<void>;
   /** True once the job was cancelled (the gateway already told the app). */
   isCancelled(jobId: string): Promise<boolean>;
+  /** A signal aborted when the job is cancelled from now on; `release` once its intake has ended. */
+  watchCancellation(jobId: string): { signal: AbortSignal; release(): void };
   publishDatasetReady(ready: DatasetReady, msgId: string): Promise<void>;
   log: Logger;
   now?: () => Date;
@@ -52,7 +58,9 @@ export interface IntakeDeps {
  * Archives are stored by content digest with what validating them established, so an archive
  * submitted again is neither inspected nor validated again. Infrastructure errors (object store,
  * NATS, a full disk) throw, so the consumer redelivers; every publish carries a msg id derived
- * from the job, so a redelivery after a partial run publishes nothing twice.
+ * from the job, so a redelivery after a partial run publishes nothing twice. A cancelled job
+ * (PRD 17.4) stops its download at once and is acked without another event: the gateway already
+ * sent its terminal CANCELLED, and it never reaches the scheduler.
  */
 export async function intakeDataset(
   request: TrainRequested,
@@ -61,10 +69,27 @@ export async function intakeDataset(
 ): Promise<Outcome> {
   const jobId = request.job_id;
   const log = deps.log.child({ job_id: jobId });
-  if (await deps.isCancelled(jobId)) {
-    log.info("job was cancelled before its dataset was fetched");
-    return ack;
+  // watched before the first check, so a cancellation in between is not missed
+  const cancel = deps.watchCancellation(jobId);
+  try {
+    if (await deps.isCancelled(jobId)) {
+      log.info("job was cancelled before its dataset was fetched");
+      return ack;
+    }
+    return await fetchAndValidate(request, delivery, deps, cancel.signal, log);
+  } finally {
+    cancel.release();
   }
+}
+
+async function fetchAndValidate(
+  request: TrainRequested,
+  delivery: Pick<Delivery, "working">,
+  deps: IntakeDeps,
+  cancelled: AbortSignal,
+  log: Logger,
+): Promise<Outcome> {
+  const jobId = request.job_id;
   const now = deps.now ?? (() => new Date());
   await mkdir(deps.workDir, { recursive: true });
   const scratch = await mkdtemp(join(deps.workDir, `${jobId}-`));
@@ -79,7 +104,7 @@ export async function intakeDataset(
   const progress = progressPublisher(request, deps, now, log);
   try {
     const zipFile = join(scratch, "dataset.zip");
-    const archive = await deps.download(request.dataset.url, zipFile, progress.onBytes);
+    const archive = await deps.download(request.dataset.url, zipFile, progress.onBytes, cancelled);
     log.info({ bytes: archive.bytes, sha256: archive.sha256 }, "dataset downloaded");
     let record = await reusableRecord(deps, request, archive.sha256);
     if (record) {
@@ -100,7 +125,7 @@ export async function intakeDataset(
     }
     const objectName = await deps.store.storeValidated(zipFile, archive.sha256, record);
     await progress.settled();
-    if (await deps.isCancelled(jobId)) {
+    if (cancelled.aborted || (await deps.isCancelled(jobId))) {
       log.info("job was cancelled while its dataset was fetched");
       return ack;
     }
@@ -134,8 +159,13 @@ export async function intakeDataset(
     logReady(log, objectName, record.info, record.warnings);
     return ack;
   } catch (err) {
-    if (!(err instanceof DatasetError)) throw err;
     await progress.settled();
+    // the gateway already sent the job's terminal CANCELLED: nothing to report, nothing to retry
+    if (cancelled.aborted) {
+      log.info({ reason: (err as Error).message }, "job cancelled during its intake: download stopped");
+      return ack;
+    }
+    if (!(err instanceof DatasetError)) throw err;
     await deps.publishJobEvent(failedEvent(jobId, err, now()), terminalEventId(jobId));
     log.warn({ code: err.code, reason: err.message }, "dataset refused, job failed");
     return ack;

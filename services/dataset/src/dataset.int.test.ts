@@ -10,6 +10,7 @@ import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jets
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
   Bucket,
+  CancellationRequest,
   Consumer,
   DatasetReady,
   JobEvent,
@@ -17,7 +18,7 @@ import {
   TRAIN_STREAM,
   type TrainRequested,
 } from "@trainyard/contracts";
-import { connectNats, createLogger, openObjectStore, parseEnv, publishJson } from "@trainyard/runtime";
+import { connectNats, createLogger, openKv, openObjectStore, parseEnv, publishJson } from "@trainyard/runtime";
 import { startNats, type Supervised } from "@trainyard/stack";
 import { Env } from "./env.js";
 import { startDatasetService, type DatasetService } from "./service.js";
@@ -37,9 +38,28 @@ const archives: Record<string, Buffer> = {
   "/no-yaml.zip": withoutYaml,
 };
 const requestsByPath = new Map<string, number>();
+/** Bytes `/endless.zip` declares; it sends 1 KiB, then one byte per 50 ms until the client hangs up. */
+const ENDLESS_BYTES = 1024 ** 2;
+/** Each `/endless.zip` response: resolves with the bytes it sent once the client has closed it. */
+const endlessHangUps: Array<Promise<number>> = [];
 const files = createServer((req, res) => {
   const path = new URL(req.url ?? "/", "http://files").pathname;
   requestsByPath.set(path, (requestsByPath.get(path) ?? 0) + 1);
+  if (path === "/endless.zip") {
+    let sent = 1024;
+    res.writeHead(200, { "content-type": "application/zip", "content-length": ENDLESS_BYTES });
+    res.write(Buffer.alloc(sent));
+    const drip = setInterval(() => res.write("x", () => sent++), 50);
+    endlessHangUps.push(
+      new Promise((resolve) =>
+        res.once("close", () => {
+          clearInterval(drip);
+          resolve(sent);
+        }),
+      ),
+    );
+    return;
+  }
   const body = archives[path];
   if (body) res.writeHead(200, { "content-type": "application/zip", "content-length": body.length }).end(body);
   else res.writeHead(404).end("not found");
@@ -126,6 +146,18 @@ async function failureOf(path: string): Promise<Extract<JobEvent, { type: "faile
   assert.equal(event.type, "failed");
   assert.doesNotMatch(event.error.message, /signed-secret/, "the signed token never reaches an event");
   return event.error;
+}
+
+/** Resolves once the dataset consumer has no message pending or unacked; fails after 10 s. */
+async function allAcked(): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const info = await jsm.consumers.info(TRAIN_STREAM, Consumer.dataset);
+    if (info.num_ack_pending === 0 && info.num_pending === 0) return;
+    assert.ok(Date.now() < deadline, `consumer still has ${info.num_ack_pending} unacked, ${info.num_pending} pending`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 before(async () => {
@@ -232,18 +264,33 @@ describe("dataset service against NATS JetStream and an HTTP file server", () =>
     assert.match(error.message, /HTTP 404/);
   });
 
+  it("stops the download of a job cancelled meanwhile and hands it to no one", async () => {
+    const req = await request("/endless.zip");
+    await recorder.waitFor(req.job_id, (s) => s.length > 0, "the download's first progress event");
+    const hangUp = endlessHangUps.at(-1);
+    assert.ok(hangUp, "the download reached the file server");
+    const cancellations = await openKv(nc, Bucket.cancellations);
+    const cancellation: CancellationRequest = { job_id: req.job_id, requested_at: new Date().toISOString() };
+    await cancellations.put(req.job_id, JSON.stringify(cancellation));
+    const sent = await Promise.race([
+      hangUp,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("the download went on for 10 s after the cancellation")), 10_000),
+      ),
+    ]);
+    assert.ok(sent < ENDLESS_BYTES, `the client hung up after ${sent} of ${ENDLESS_BYTES} bytes`);
+    await allAcked();
+    const seen = recorder.forJob(req.job_id);
+    assert.ok(!seen.some((s) => s.subject === Subject.datasetReady), "the scheduler never sees a cancelled job");
+    const events = seen.map((s) => JobEvent.parse(s.data));
+    assert.ok(
+      events.every((e) => e.type === "phase" && e.percentage < 5),
+      `only download progress (the gateway reports the cancellation), got ${JSON.stringify(events)}`,
+    );
+  });
+
   it("acks every job and leaves no scratch files behind", async () => {
-    const jsm = await jetstreamManager(nc);
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const info = await jsm.consumers.info(TRAIN_STREAM, Consumer.dataset);
-      if (info.num_ack_pending === 0 && info.num_pending === 0) break;
-      assert.ok(
-        Date.now() < deadline,
-        `consumer still has ${info.num_ack_pending} unacked, ${info.num_pending} pending`,
-      );
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await allAcked();
     assert.deepEqual(await readdir(join(tmp, "work")), []);
   });
 

@@ -52,6 +52,9 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
     maxRatio: env.DATASET_MAX_COMPRESSION_RATIO,
   };
   const stopping = new AbortController();
+  // running intakes' cancellation switches, flipped by the cancellations bucket watch
+  const cancelSwitches = new Map<string, AbortController>();
+  const cancelWatch = await cancellations.watch((jobId) => cancelSwitches.get(jobId)?.abort());
 
   const consumer = await startConsumer({
     js,
@@ -64,7 +67,7 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
     handle: (request, delivery) =>
       intakeDataset(request, delivery, {
         workDir: env.DATASET_WORK_DIR,
-        download: (url, destFile, onProgress) =>
+        download: (url, destFile, onProgress, cancelled) =>
           downloadArchive(url, destFile, {
             dispatcher,
             policy,
@@ -73,7 +76,7 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
             idleTimeoutMs: env.DATASET_IDLE_TIMEOUT_MS,
             attempts: env.DATASET_DOWNLOAD_ATTEMPTS,
             onProgress,
-            signal: stopping.signal,
+            signal: AbortSignal.any([stopping.signal, cancelled]),
           }),
         inspect: (zipFile) => ArchiveTree.inspect(zipFile, limits),
         validate: validateYoloDataset,
@@ -81,6 +84,15 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
         store,
         publishJobEvent: (event, msgId) => publishJobEvent(js, event, msgId),
         isCancelled: (jobId) => cancellations.isCancelled(jobId),
+        watchCancellation(jobId) {
+          const cancelSwitch = new AbortController();
+          cancelSwitches.set(jobId, cancelSwitch);
+          const release = () => {
+            // a redelivery of the same job may have put its own switch since
+            if (cancelSwitches.get(jobId) === cancelSwitch) cancelSwitches.delete(jobId);
+          };
+          return { signal: cancelSwitch.signal, release };
+        },
         publishDatasetReady: (ready, msgId) => publishJson(js, Subject.datasetReady, ready, msgId),
         log,
         workingIntervalMs: ACK_WAIT_MS / 4,
@@ -100,6 +112,7 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
     async stop() {
       stopping.abort();
       await consumer.stop();
+      cancelWatch.stop();
       await nc.drain();
       await dispatcher.close();
     },

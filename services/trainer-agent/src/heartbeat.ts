@@ -13,7 +13,7 @@ export function startHeartbeat(
   intervalMs: number,
   log: Logger,
 ) {
-  const put = async () => {
+  const write = async () => {
     try {
       const gpus = await readGpus();
       await kv.put(
@@ -29,13 +29,18 @@ export function startHeartbeat(
       log.warn({ err }, "heartbeat failed");
     }
   };
+  // one write at a time, in order: a late beat can neither overtake a newer one nor the deletion
+  let writing = Promise.resolve();
+  const put = () => (writing = writing.then(write));
   const timer = setInterval(() => void put(), intervalMs);
   return {
     first: put(),
     /** Announces a change (draining) now rather than at the next beat. */
     beatNow: put,
+    /** Stops beating and deregisters: from then on the scheduler counts this agent's jobs as lost. */
     async stop() {
       clearInterval(timer);
+      await writing;
       await kv.delete(beat.agent_id).catch(() => undefined);
     },
   };

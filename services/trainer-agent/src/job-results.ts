@@ -11,8 +11,10 @@ import {
 import type { Logger } from "@trainyard/runtime";
 import type { RunDeps } from "./training-run.js";
 
-/** What the agent knows of a job's training so far, for a failure's partial metrics. */
+/** What the agent knows of a job's training so far, for a failure's phase and partial metrics. */
 export interface RunProgress {
+  /** The trainer's phase, from its `phase` events: the final validation once it reported `validating`. */
+  phase: "preparing" | "training" | "validating";
   epoch: number | null;
   metrics: EpochMetrics | null;
 }
@@ -88,7 +90,6 @@ export async function reportCancelled(
   await deps.files.uploadArtifact(`${job.job_id}/logs.txt`, join(jobDir, "logs.txt")).catch((err: unknown) => {
     log.debug({ err }, "no training log to keep");
   });
-  const total = job.model_config.epochs;
   await deps.publish(
     {
       type: "failed",
@@ -97,16 +98,19 @@ export async function reportCancelled(
       error: {
         code: "CANCELLED",
         message: "Training job cancelled by the user",
-        details:
-          state.epoch === null
-            ? "The job was cancelled before its first epoch finished."
-            : `The job was cancelled after epoch ${state.epoch} of ${total}; partial metrics and logs were kept.`,
-        phase: state.epoch === null ? "preparing" : "training",
+        details: cancelledDetails(state, job.model_config.epochs),
+        phase: state.phase,
         epoch: state.epoch,
       },
       partial_metrics: state.metrics,
     },
     terminalEventId(job.job_id),
   );
-  log.info({ epoch: state.epoch }, "job cancelled, trainer stopped");
+  log.info({ phase: state.phase, epoch: state.epoch }, "job cancelled, trainer stopped");
+}
+
+function cancelledDetails(state: RunProgress, total: number): string {
+  if (state.epoch === null) return "The job was cancelled before its first epoch finished.";
+  const when = state.phase === "validating" ? "during the final validation, " : "";
+  return `The job was cancelled ${when}after epoch ${state.epoch} of ${total}; partial metrics and logs were kept.`;
 }

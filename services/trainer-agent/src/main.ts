@@ -101,10 +101,15 @@ await runService("trainer-agent", Env, async (env, log) => {
   });
   log.info({ slots }, "trainer-agent ready");
   return {
+    // SIGTERM: take nothing new, stop the trainers at their next batch boundary (their jobs are
+    // handed back and resume elsewhere from the last uploaded checkpoint), and only then leave the
+    // agents bucket: the scheduler moves this agent's jobs once no trainer of theirs runs here.
     async stop() {
-      await heartbeat.stop();
+      draining = true;
+      await heartbeat.beatNow();
       shutdown.abort();
       await consumer.stop();
+      await heartbeat.stop();
       cancelWatch.stop();
       await nc.drain();
     },

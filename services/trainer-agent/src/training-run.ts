@@ -79,7 +79,7 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
   const jobDir = join(deps.workDir, job.job_id);
   const startedAt = deps.now();
   const keepalive = setInterval(() => delivery.working(), KEEPALIVE_MS);
-  const state: RunProgress = { epoch: null, metrics: null };
+  const state: RunProgress = { phase: "preparing", epoch: null, metrics: null };
   const cancel = await deps.cancellation(job.job_id);
   const stop = AbortSignal.any([deps.shutdown, cancel.signal]);
   try {
@@ -207,9 +207,11 @@ async function train(
           if (event.phase === "preparing") {
             log.info({ model: event.model, source: event.model_source }, "model resolved");
           } else if (event.phase === "training") {
+            state.phase = "training";
             const { start_epoch, total_epochs, resumed, batch_size, image_size, device } = event;
             log.info({ start_epoch, total_epochs, resumed, batch_size, image_size, device }, "training started");
           } else {
+            state.phase = "validating";
             await deps.publish(
               phase(job, "validating", PHASE_PERCENT.validating, deps.now()),
               `${job.job_id}:phase:validating`,

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { guardedAgent, type OutboundPolicy } from "@trainyard/runtime";
 import { DatasetError } from "../dataset-error.js";
-import { downloadArchive, MAX_REDIRECTS, type DownloadOptions } from "./download.js";
+import { downloadArchive, DownloadInterrupted, MAX_REDIRECTS, type DownloadOptions } from "./download.js";
 
 const payload = randomBytes(256 * 1024);
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
@@ -249,6 +249,25 @@ describe("downloadArchive", () => {
     // undici's idle timers tick about every 500 ms, so each attempt ends within 300..~1000 ms
     const elapsed = Date.now() - started;
     assert.ok(elapsed < 3_000, `ended after ${elapsed} ms: 2 attempts of 300 ms`);
+  });
+
+  it("stops a download under way when its signal aborts (a cancelled job): interrupted, not failed, not retried", async () => {
+    const stop = new AbortController();
+    const before = hits("/slow-loris");
+    const download = downloadArchive(
+      `${base}/slow-loris`,
+      join(dir, `out-${++files}.zip`),
+      options({
+        signal: stop.signal,
+        // the response has started: its size is known, its body trickles in
+        onProgress: () => stop.abort(),
+      }),
+    );
+    await assert.rejects(download, (err: unknown) => {
+      assert.ok(err instanceof DownloadInterrupted, `expected DownloadInterrupted, got ${String(err)}`);
+      return true;
+    });
+    assert.equal(hits("/slow-loris") - before, 1, "no retry after the abort");
   });
 
   it("ends a download from a server that never answers at the deadline", async () => {

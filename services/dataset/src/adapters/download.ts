@@ -50,7 +50,7 @@ export interface DownloadOptions {
   backoffMs?: number;
   /** Called as bytes arrive (first with 0 once the size is known); total is null when undeclared. */
   onProgress?: (bytes: number, total: number | null) => void;
-  /** Aborts the download when the service stops; the job is then retried, not failed. */
+  /** Aborts the download (the service stops, or the job was cancelled): never a job failure. */
   signal?: AbortSignal;
 }
 
@@ -105,7 +105,7 @@ export async function downloadArchive(
         await attemptDownload(start, progress, opts, signal);
         return { bytes: progress.bytes, sha256: progress.hash.digest("hex") };
       } catch (err) {
-        if (opts.signal?.aborted) throw new DownloadInterrupted("download interrupted: the service is stopping");
+        if (opts.signal?.aborted) throw new DownloadInterrupted("download interrupted");
         if (deadline.aborted) {
           throw failure(`download of ${shown(start)} timed out after ${opts.timeoutMs} ms`, DETAILS.slow);
         }

@@ -88,6 +88,7 @@ export async function intakeHarness(
       ready.push({ ready: r, msgId });
     },
     isCancelled: async () => false,
+    watchCancellation: () => ({ signal: new AbortController().signal, release: () => {} }),
     log: createLogger("dataset-test", "silent"),
     ...options.overrides,
   };
