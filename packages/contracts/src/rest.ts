@@ -120,6 +120,31 @@ export const JobMetrics = z.object({
 });
 export type JobMetrics = z.infer<typeof JobMetrics>;
 
+/**
+ * Trainyard extension for a job that has not started (status `queued`), read from the scheduler's
+ * queue; absent for other statuses, and while the queue's state cannot be read.
+ */
+const QueuePlaceFields = {
+  queue_position: z
+    .int()
+    .min(1)
+    .nullable()
+    .optional()
+    .describe(
+      "Queued jobs only: 1-based place in the scheduler's queue (priority, then arrival). Null while the " +
+        "job's dataset is still being downloaded and validated (it joins the queue after that), and once " +
+        "a slot is assigned.",
+    ),
+  estimated_start_time: z.iso
+    .datetime()
+    .optional()
+    .describe(
+      "Queued jobs only: when the job is expected to start, from the running jobs' ETAs, the live agents' " +
+        "slots and a typical job's length. A job not in the queue yet is taken to join it behind every " +
+        "waiting job.",
+    ),
+};
+
 /** `GET /api/v1/jobs/{id}` answer (PRD 7.2). */
 export const JobView = z.object({
   job_id: z.uuid(),
@@ -131,6 +156,7 @@ export const JobView = z.object({
   created_at: z.iso.datetime(),
   started_at: z.iso.datetime().nullable(),
   eta_seconds: z.number().nullable(),
+  ...QueuePlaceFields,
 });
 export type JobView = z.infer<typeof JobView>;
 
@@ -160,6 +186,7 @@ export const JobSummary = z.object({
   status: JobStatus,
   progress: z.number().min(0).max(100),
   created_at: z.iso.datetime(),
+  ...QueuePlaceFields,
 });
 export type JobSummary = z.infer<typeof JobSummary>;
 

@@ -12,3 +12,6 @@ export * from "./publish.js";
 export * from "./cancellations.js";
 export * from "./job-queue.js";
 export * from "./kv-mirror.js";
+export * from "./queue-estimate.js";
+export * from "./queue-places.js";
+export * from "./queue-watch.js";

@@ -1,12 +1,13 @@
 /** The scheduler's queue bucket against a real nats-server, read directly and through its mirror. */
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, test } from "node:test";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Bucket, type JobPriority, type QueueEntry } from "@trainyard/contracts";
-import { exampleTrainRequest, startNats, type Supervised } from "@trainyard/stack";
+import { queueEntry, startNats, type Supervised } from "@trainyard/stack";
 import { openJobQueue, type JobQueue } from "./job-queue.js";
 import { connectNats } from "./nats.js";
 import { openKv } from "./stores.js";
@@ -33,34 +34,8 @@ beforeEach(async () => {
   for await (const key of await kv.keys()) await kv.purge(key);
 });
 
-function entry(seq: number, priority: JobPriority = "normal"): QueueEntry {
-  const request = exampleTrainRequest({
-    datasetUrl: "https://datasets.example.com/shapes.zip",
-    callbackUrl: "https://app.example.com/hook",
-    callbackSecret: "sk_test",
-    epochs: 1,
-    imageSize: 64,
-    batchSize: 4,
-  });
-  return {
-    job: {
-      job_id: request.job_id,
-      requested_at: new Date().toISOString(),
-      model_config: request.model_config,
-      dataset: request.dataset,
-      dataset_object: `${request.job_id}.zip`,
-      dataset_root: "",
-      dataset_sha256: "a".repeat(64),
-      dataset_info: { total_images: 2, train_images: 1, val_images: 1, classes: ["c"], class_distribution: { c: 2 } },
-    },
-    priority,
-    seq,
-    enqueued_at: new Date().toISOString(),
-    attempt: 1,
-    resume_from: null,
-    placement: null,
-  };
-}
+const entry = (seq: number, priority: JobPriority = "normal"): QueueEntry =>
+  queueEntry(randomUUID(), seq, { priority });
 
 const ids = async (queue: JobQueue) => (await queue.list()).map((s) => s.entry.job.job_id);
 

@@ -15,6 +15,12 @@ function strictOrder(a: QueueEntry, b: QueueEntry): number {
   return queueOrder(a, b) || (a.job.job_id < b.job.job_id ? -1 : a.job.job_id > b.job.job_id ? 1 : 0);
 }
 
+/** A stored value that is not a queue entry reads as absent. */
+export function parseQueueEntry(raw: unknown): QueueEntry | null {
+  const entry = QueueEntry.safeParse(raw);
+  return entry.success ? entry.data : null;
+}
+
 export interface StoredEntry {
   entry: QueueEntry;
   /** KV revision: every change is a compare-and-set on it, so two schedulers never both win. */
@@ -41,10 +47,7 @@ export interface JobQueue {
  */
 export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean } = {}): Promise<JobQueue> {
   const kv = await openKv(nc, Bucket.queue);
-  const parse = (raw: unknown) => {
-    const entry = QueueEntry.safeParse(raw);
-    return entry.success ? entry.data : null;
-  };
+  const parse = parseQueueEntry;
   const index = new QueueIndex();
   const mirror: KvMirror<QueueEntry> | null = opts.mirror
     ? await mirrorKv(kv, parse, (_key, before, after) => index.change(before, after))

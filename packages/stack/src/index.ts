@@ -5,4 +5,5 @@ export * from "./fixtures/file-server.js";
 export * from "./fixtures/callback-receiver.js";
 export * from "./fixtures/synthetic-dataset.js";
 export * from "./fixtures/train-request.js";
+export * from "./fixtures/queue-entry.js";
 export * from "./fixtures/zip-builder.js";

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { AgentHeartbeat } from "@trainyard/contracts";
 import { agentView, gpuWarnings } from "./agents.js";
-import { estimateStarts, typicalJobSeconds } from "./queue-estimate.js";
 
 const GB = 1024 ** 3;
 const gpu = (temperature: number | null, usedGb: number | null, totalGb: number | null) => ({
@@ -39,25 +38,5 @@ describe("agents", () => {
     assert.deepEqual(view.gpus[0]?.warnings, ["temperature"]);
     assert.equal(agentView(beat, { now: seen + 31_000, ttlMs: 30_000, gone: false }).online, false);
     assert.equal(agentView(beat, { now: seen, ttlMs: 30_000, gone: true }).online, false);
-  });
-});
-
-describe("queue estimate", () => {
-  it("starts waiting jobs as slots free up, one typical job each", () => {
-    assert.deepEqual(estimateStarts({ runningEtas: [600], waiting: 3, slots: 1, jobSeconds: 1000 }), [600, 1600, 2600]);
-    assert.deepEqual(
-      estimateStarts({ runningEtas: [600, 60], waiting: 3, slots: 2, jobSeconds: 1000 }),
-      [60, 600, 1060],
-    );
-    assert.deepEqual(estimateStarts({ runningEtas: [], waiting: 2, slots: 4, jobSeconds: 1000 }), [0, 0]);
-  });
-
-  it("counts a job without an ETA as a whole job, and no agent as one slot", () => {
-    assert.deepEqual(estimateStarts({ runningEtas: [null], waiting: 1, slots: 0, jobSeconds: 500 }), [500]);
-  });
-
-  it("learns the typical job length from recent completed jobs", () => {
-    assert.equal(typicalJobSeconds([100, 300, null, 0], 1800), 200);
-    assert.equal(typicalJobSeconds([], 1800), 1800);
   });
 });

@@ -15,7 +15,7 @@ import {
 } from "@trainyard/contracts";
 import { openKv, publishJobEvent } from "@trainyard/runtime";
 import type { Dashboard } from "./dashboard.js";
-import { epochEvent, happyPath, queuedJob } from "./job-fixtures.js";
+import { epochEvent, happyPath, queuedJob, queueEntry } from "./job-fixtures.js";
 import type { JobDetail, JobList, Overview, ServerMessage, SessionInfo } from "./job-wire.js";
 import { AGENTS_COLLECTION, EPOCHS_COLLECTION, type ProjectedJob } from "./projected-job.js";
 import { http, openFeed, startInfra, until, type FeedRecorder, type Infra } from "./testing/live-fixture.js";
@@ -218,7 +218,7 @@ describe("dashboard against real NATS JetStream and FerretDB", () => {
     assert.equal(list.jobs.find((j) => j.job_id === jobId)?.status, "completed");
     const overview = JSON.parse((await http(dashboard.url, "/api/overview", { headers: authed() })).body) as Overview;
     assert.equal(overview.counts.completed, 1);
-    assert.equal(overview.typical_job_seconds, 60, "learned from the completed job");
+    assert.deepEqual(overview.queue.waiting, [], "nothing waits in the scheduler's queue");
     const detail = JSON.parse(
       (await http(dashboard.url, `/api/jobs/${jobId}`, { headers: authed() })).body,
     ) as JobDetail;
@@ -420,6 +420,55 @@ describe("dashboard against real NATS JetStream and FerretDB", () => {
     for (const path of ["/../package.json", "/%2e%2e/package.json", "/assets/..%2f..%2fpackage.json", "/nope.js"]) {
       assert.equal((await http(dashboard.url, path)).status, 404, path);
     }
+  });
+
+  it("shows the scheduler's queue live: its order (not creation order) and start estimates", async () => {
+    const [older, newer, running] = [randomUUID(), randomUUID(), randomUUID()];
+    const created = Date.now() - 60_000;
+    await jobs().insertMany([
+      queuedJob(older, new Date(created)),
+      queuedJob(newer, new Date(created + 1000)),
+      { ...queuedJob(running, new Date(created - 1000)), status: "training", eta_seconds: 120 },
+    ]);
+    const page = await feed();
+    await page.waitFor("overview", is("overview"));
+    const queue = await openKv(infra.nc, Bucket.queue);
+    const put = (id: string, seq: number, placed = false) =>
+      queue.put(id, JSON.stringify(queueEntry(id, seq, { placed })));
+    await put(running, 1, true);
+    // the newer job's dataset was ready first, so the scheduler takes it first
+    await put(newer, 2);
+    await put(older, 3);
+    const now = Date.now();
+    const shown = await page.waitFor(
+      "both jobs in the queue",
+      is("queue", (m) => m.queue.waiting.length === 2),
+    );
+    assert.deepEqual(
+      shown.queue.waiting.map((w) => w.job_id),
+      [newer, older],
+      "expected the scheduler's order",
+    );
+    assert.deepEqual(shown.queue.assigned, [running]);
+    // no live agent counts as one slot: the running job's ETA, then one typical job (the completed one's 60 s)
+    const [first, second] = shown.queue.waiting.map((w) => (Date.parse(w.estimated_start_time) - now) / 1000);
+    assert.ok(first !== undefined && Math.abs(first - 120) < 10, `expected the front job in ~120 s, got ${first}`);
+    assert.ok(second !== undefined && Math.abs(second - 180) < 10, `expected the next in ~180 s, got ${second}`);
+    const rest = JSON.parse((await http(dashboard.url, "/api/overview", { headers: authed() })).body) as Overview;
+    assert.deepEqual(
+      rest.queue.waiting.map((w) => w.job_id),
+      [newer, older],
+      "expected the overview to show the same queue",
+    );
+
+    await put(newer, 2, true);
+    await page.waitFor(
+      "the older job at the front",
+      is("queue", (m) => m.queue.waiting.length === 1 && m.queue.waiting[0]?.job_id === older),
+    );
+    for (const id of [older, newer, running]) await queue.delete(id);
+    await jobs().deleteMany({ _id: { $in: [older, newer, running] } });
+    page.close();
   });
 
   it("refuses a live feed to a page from another origin", async () => {

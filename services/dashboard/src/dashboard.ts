@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { AGENT_HEARTBEAT_TTL_MS, connectNats, ensureStreams, type Logger } from "@trainyard/runtime";
+import { AGENT_HEARTBEAT_TTL_MS, connectNats, ensureStreams, watchQueue, type Logger } from "@trainyard/runtime";
 import { MongoClient } from "mongodb";
 import { Access, LoginLimiter } from "./access.js";
 import { AgentDirectory } from "./agent-directory.js";
@@ -17,6 +17,7 @@ import { attachLiveHub, type LiveHubOptions } from "./live-hub.js";
 import { loadOverview } from "./overview.js";
 import { ProgressStreams } from "./progress-stream.js";
 import { DEFAULT_MISSING_JOB, JobCache, startProjector } from "./projector.js";
+import { QueueBoard } from "./queue-board.js";
 import { pageCsp } from "./static-files.js";
 
 export interface DashboardConfig {
@@ -35,6 +36,8 @@ export interface DashboardConfig {
   downloads?: { publicBaseUrl: string; secret: string } | null;
   appUrlTemplate?: string | null;
   fallbackJobSeconds?: number;
+  /** Changes to the queue's estimates within this many milliseconds make one refresh (500 by default). */
+  queueSettleMs?: number;
   /** Folder of the built UI; by default `dist-ui/` of this package. */
   uiDir?: string;
   live?: Partial<LiveHubOptions>;
@@ -80,8 +83,8 @@ export async function startDashboard(config: DashboardConfig): Promise<Dashboard
       ? gatewayClient({ ...config.gateway, baseUrl: config.gateway.url, timeoutMs: 10_000 })
       : null;
 
-    // The hub is created with the server below; these forward to it once it exists.
-    const hubRef: { hub?: ReturnType<typeof attachLiveHub> } = {};
+    // The hub is created with the server below and the queue board after the agents; these forward once they exist.
+    const hubRef: { hub?: ReturnType<typeof attachLiveHub>; board?: QueueBoard } = {};
     const health = new HealthMonitor(
       { mongo: () => store.ping(), nats: () => !nc.isClosed() },
       (h) => hubRef.hub?.healthChanged(h),
@@ -92,15 +95,36 @@ export async function startDashboard(config: DashboardConfig): Promise<Dashboard
       store: openAgentStore(mongo, log),
       log,
       ttlMs: AGENT_HEARTBEAT_TTL_MS,
-      changed: (views) => hubRef.hub?.agentsChanged(views),
+      changed: (views) => {
+        hubRef.hub?.agentsChanged(views);
+        hubRef.board?.invalidate();
+      },
     });
     await agents.load();
+    const queue = await watchQueue(nc, { changed: () => hubRef.board?.invalidate() });
+    stops.push(() => queue.stop());
+    const board = new QueueBoard({
+      queue,
+      readInputs: (recent) => store.queueInputs(recent),
+      slots: () =>
+        agents
+          .views()
+          .filter((a) => a.online && !a.draining)
+          .reduce((n, a) => n + a.slots.length, 0),
+      fallbackJobSeconds: config.fallbackJobSeconds ?? 1800,
+      changed: (view) => hubRef.hub?.queueChanged(view),
+      log,
+      settleMs: config.queueSettleMs ?? 500,
+    });
+    hubRef.board = board;
+    stops.push(() => board.stop());
+    await board.refresh();
     const overview = () =>
       loadOverview({
         store,
         agents: () => agents.views(),
         health: () => health.current,
-        fallbackJobSeconds: config.fallbackJobSeconds ?? 1800,
+        queue: () => board.view(),
       });
     const streams = new ProgressStreams({ log, modelUrl: (record) => links?.link(record, "model") ?? null });
 
@@ -152,7 +176,17 @@ export async function startDashboard(config: DashboardConfig): Promise<Dashboard
         store,
         cache: new JobCache(),
         log,
-        listeners: [liveHub, { jobChanged: (record) => streams.jobChanged(record), epochRecorded: () => undefined }],
+        listeners: [
+          liveHub,
+          { jobChanged: (record) => streams.jobChanged(record), epochRecorded: () => undefined },
+          {
+            // a job's status or ETA moves the estimates; other progress does not
+            jobChanged: (record, statusChanged) => {
+              if (statusChanged || record.status === "training") board.invalidate();
+            },
+            epochRecorded: () => undefined,
+          },
+        ],
         missingJob: config.missingJob ?? DEFAULT_MISSING_JOB,
       },
     );

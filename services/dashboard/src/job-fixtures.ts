@@ -1,4 +1,10 @@
-import { newJobRecord, type JobEvent, type JobEventOf, type TrainRequested } from "@trainyard/contracts";
+import {
+  newJobRecord,
+  type JobEvent,
+  type JobEventOf,
+  type QueueEntry,
+  type TrainRequested,
+} from "@trainyard/contracts";
 import type { ProjectedJob } from "./projected-job.js";
 
 // Test data shared by the unit and integration tests: a job as the gateway inserts it, and one
@@ -151,4 +157,23 @@ export function happyPath(jobId: string): JobEvent[] {
     epochEvent(jobId, 2, 94),
     completedEvent(jobId),
   ];
+}
+
+/** The scheduler's queue entry of a job whose dataset is ready (`seq`: arrival); `placed` on slot 0 of `a`. */
+export function queueEntry(jobId: string, seq: number, opts: { placed?: boolean } = {}): QueueEntry {
+  return {
+    job: {
+      ...trainRequested(jobId),
+      dataset_object: `${jobId}.zip`,
+      dataset_root: "",
+      dataset_sha256: "a".repeat(64),
+      dataset_info: datasetInfo,
+    },
+    priority: "normal",
+    seq,
+    enqueued_at: AT,
+    attempt: 1,
+    resume_from: null,
+    placement: opts.placed ? { agent_id: "a", slot: { index: 0, device: "cpu", name: "CPU" }, assigned_at: AT } : null,
+  };
 }

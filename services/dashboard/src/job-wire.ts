@@ -90,14 +90,26 @@ export interface Health {
   nats: boolean;
 }
 
-/** The overview page (PRD 5.1): every open job, the latest finished ones, agents and GPUs. */
+/**
+ * The scheduler's queue as the overview shows it: read from KV `queue` and estimated as the
+ * gateway's `queue_position` and `estimated_start_time` are.
+ */
+export interface QueueView {
+  /** Jobs waiting for a slot in the scheduler's order (position = index + 1), each with its expected start. */
+  waiting: Array<{ job_id: string; estimated_start_time: string }>;
+  /** Jobs placed on a slot, until they finish; one the overview still shows queued is being started. */
+  assigned: string[];
+  /** Expected start of a job still preparing its dataset (not in the queue yet): behind every waiting job. */
+  next_start_time: string;
+}
+
+/** The overview page (PRD 5.1): every open job, the latest finished ones, the queue, agents and GPUs. */
 export interface Overview {
   counts: StatusCounts;
   jobs: JobSummary[];
+  queue: QueueView;
   agents: AgentView[];
   health: Health;
-  /** Expected length of a job that has not started: mean of recent completed jobs, or the configured default. */
-  typical_job_seconds: number;
 }
 
 /** Messages the server sends on /ws. */
@@ -106,6 +118,8 @@ export type ServerMessage =
   | { type: "overview"; overview: Overview }
   /** A job changed; `counts` only when its status changed. */
   | { type: "job"; job: JobSummary; counts?: StatusCounts }
+  /** The queue or its estimates changed. */
+  | { type: "queue"; queue: QueueView }
   | { type: "agents"; agents: AgentView[] }
   | { type: "health"; health: Health }
   /**

@@ -16,6 +16,7 @@ import {
   type DeliveryView,
   type Health,
   type Overview,
+  type QueueView,
   type ServerMessage,
 } from "./job-wire.js";
 import type { EpochRecord, ProjectedJob } from "./projected-job.js";
@@ -57,6 +58,7 @@ export interface LiveHub {
   jobChanged(record: ProjectedJob, statusChanged: boolean): Promise<void>;
   epochRecorded(point: EpochRecord): void;
   agentsChanged(agents: AgentView[]): void;
+  queueChanged(queue: QueueView): void;
   healthChanged(health: Health): void;
   close(): Promise<void>;
 }
@@ -80,7 +82,7 @@ interface Client {
 
 /**
  * The /ws live feed. On connect a client gets the overview; then every changed job (summaries),
- * agent and health update. A client that subscribes to a job gets its snapshot (detail, history
+ * queue, agent and health update. A client that subscribes to a job gets its snapshot (detail, history
  * rows since the sequence it already has, callback log), then each change, epoch and delivery of
  * that job. Messages go out in order; a snapshot holds back what was queued after it, so nothing
  * reaches a client before the snapshot it builds on.
@@ -256,6 +258,9 @@ export function attachLiveHub(server: Server, deps: LiveHubDeps): LiveHub {
     },
     agentsChanged(agents) {
       broadcast({ type: "agents", agents });
+    },
+    queueChanged(queue) {
+      broadcast({ type: "queue", queue });
     },
     healthChanged(health) {
       broadcast({ type: "health", health });

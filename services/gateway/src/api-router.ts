@@ -7,12 +7,15 @@ import { cancelJob } from "./cancellation.js";
 import { HttpError } from "./http-errors.js";
 import { acceptJob } from "./jobs.js";
 import { toJobSummary, toJobView } from "./job-view.js";
+import { readQueueFields, type QueueSource } from "./queue-reader.js";
 import { rateLimit, type RateLimiter } from "./rate-limit.js";
 import { parseBody, parseParam, parseQuery } from "./request-validation.js";
 
 export interface ApiDeps {
   store: JobStore;
   bus: Bus;
+  /** The scheduler's queue, watched: queued jobs' positions. */
+  queue: QueueSource;
   log: Logger;
   maxQueuedJobs: number;
   typicalJobSeconds: number;
@@ -58,7 +61,8 @@ export function apiRouter(deps: ApiDeps): Router {
     const query = parseQuery(JobListQuery, req.query);
     const page = await deps.store.list(query);
     const jobs = await Promise.all(page.jobs.map((record) => withCancellation(deps, record)));
-    const body: JobList = { total: page.total, jobs: jobs.map(toJobSummary) };
+    const queue = await readQueueFields(deps, jobs);
+    const body: JobList = { total: page.total, jobs: jobs.map((job) => toJobSummary(job, queue.get(job._id))) };
     res.json(body);
   });
 
@@ -66,7 +70,8 @@ export function apiRouter(deps: ApiDeps): Router {
     const jobId = parseParam(JobId, "job_id", req.params.jobId);
     const record = await deps.store.get(jobId);
     if (!record) throw new HttpError(404, "JOB_NOT_FOUND", "Job not found");
-    const view = toJobView(await withCancellation(deps, record));
+    const job = await withCancellation(deps, record);
+    const view = toJobView(job, (await readQueueFields(deps, [job])).get(job._id));
     res.json(view.status === "cancelled" ? { ...view, eta_seconds: null } : view);
   });
 

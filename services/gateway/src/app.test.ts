@@ -115,7 +115,7 @@ describe("gateway REST API (real NATS and FerretDB)", () => {
       const view = JobView.parse(res.body);
       assert.deepEqual(Object.keys(res.body as object).sort(), Object.keys(JobView.shape).sort());
       assert.deepEqual(
-        { ...view, created_at: "(checked below)" },
+        { ...view, created_at: "(checked below)", estimated_start_time: "(checked below)" },
         {
           job_id: request.job_id,
           status: "queued",
@@ -126,10 +126,14 @@ describe("gateway REST API (real NATS and FerretDB)", () => {
           created_at: "(checked below)",
           started_at: null,
           eta_seconds: null,
+          // no scheduler here: the job never leaves dataset preparation for the queue
+          queue_position: null,
+          estimated_start_time: "(checked below)",
         },
-        "expected the PRD 7.2 view of a queued job",
+        "expected the PRD 7.2 view of a queued job, with its place in the queue",
       );
       assert.ok(!Number.isNaN(Date.parse(view.created_at)), "expected an ISO created_at");
+      assert.ok(!Number.isNaN(Date.parse(view.estimated_start_time ?? "")), "expected an ISO estimated_start_time");
     }
   });
 

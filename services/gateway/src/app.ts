@@ -12,11 +12,14 @@ import { downloadRouter } from "./downloads.js";
 import type { TrustProxy } from "./env.js";
 import { errorHandler, HttpError } from "./http-errors.js";
 import { opsRouter } from "./ops-router.js";
+import type { QueueSource } from "./queue-reader.js";
 import { slidingWindowLimiter } from "./rate-limit.js";
 
 export interface AppDeps {
   store: JobStore;
   bus: Bus;
+  /** The scheduler's queue, watched (`watchQueue`): queued jobs' positions and start estimates. */
+  queue: QueueSource;
   /** The notifier's callback delivery log, read-only. */
   callbacks: CallbackLog;
   log: Logger;

@@ -47,8 +47,17 @@ describe("GET /api/v1/jobs", () => {
       [...ids].reverse(),
       "expected newest first",
     );
-    const first = (res.body as { jobs: object[] }).jobs[0] ?? {};
-    assert.deepEqual(Object.keys(first).sort(), Object.keys(JobSummary.shape).sort(), "expected only summary fields");
+    const entries = (res.body as { jobs: object[] }).jobs;
+    assert.deepEqual(
+      Object.keys(entries[0] ?? {}).sort(),
+      ["created_at", "job_id", "model_name", "progress", "status"],
+      "expected only the PRD 7.4 fields for a job that is not queued",
+    );
+    assert.deepEqual(
+      Object.keys(entries[4] ?? {}).sort(),
+      Object.keys(JobSummary.shape).sort(),
+      "expected a queued job to add its place in the queue, and nothing else",
+    );
     assert.deepEqual(page.jobs[0], {
       job_id: ids[4],
       model_name: newRequest().model_config.name,

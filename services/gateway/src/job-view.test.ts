@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { JobRecord, JobView, newJobRecord, type ModelConfig } from "@trainyard/contracts";
 import { toJobView } from "./job-view.js";
+import { queueFields } from "./queue-reader.js";
 
 const JOB_ID = "550e8400-e29b-41d4-a716-446655440000";
 const NOW = new Date("2025-01-20T10:00:00.000Z");
@@ -82,10 +83,36 @@ describe("toJobView", () => {
     assert.equal(view.eta_seconds, 1338);
     assert.equal(view.started_at, "2025-01-20T10:05:00.000Z");
     assert.deepEqual(view.metrics, metrics);
+    const queueFields = ["queue_position", "estimated_start_time"];
     assert.deepEqual(
       Object.keys(view).sort(),
-      Object.keys(JobView.shape).sort(),
-      "expected exactly the JobView fields (no agent id, no sequence numbers)",
+      Object.keys(JobView.shape)
+        .filter((k) => !queueFields.includes(k))
+        .sort(),
+      "expected exactly the PRD 7.2 fields (no agent id, no sequence numbers, no queue place)",
     );
+  });
+
+  test("a queued job adds its place in the queue, and the view still satisfies the contract", () => {
+    const record = newJobRecord({ job_id: JOB_ID, model_config: MODEL, now: NOW });
+    const waiting = toJobView(record, { queue_position: 3, estimated_start_time: "2025-01-20T11:00:00.000Z" });
+    assert.deepEqual(JobView.parse(waiting), waiting);
+    assert.equal(waiting.queue_position, 3);
+    assert.equal(waiting.estimated_start_time, "2025-01-20T11:00:00.000Z");
+    const preparing = toJobView(record, { queue_position: null, estimated_start_time: "2025-01-20T11:00:00.000Z" });
+    assert.deepEqual(JobView.parse(preparing), preparing, "expected a null position to be valid");
+  });
+});
+
+describe("queueFields", () => {
+  test("turns a place into the REST fields: the position, and the start as an ISO time from now", () => {
+    assert.deepEqual(queueFields({ state: "waiting", position: 2, startsIn: 90.4 }, NOW), {
+      queue_position: 2,
+      estimated_start_time: "2025-01-20T10:01:30.400Z",
+    });
+    assert.deepEqual(queueFields({ state: "not_queued", position: null, startsIn: 0 }, NOW), {
+      queue_position: null,
+      estimated_start_time: "2025-01-20T10:00:00.000Z",
+    });
   });
 });

@@ -1,11 +1,9 @@
 import { newJobRecord, type TrainAccepted, type TrainRequest } from "@trainyard/contracts";
+import { estimateStartIn, typicalJobSeconds } from "@trainyard/runtime";
 import type { Bus } from "./adapters/bus.js";
 import type { JobStore } from "./adapters/job-store.js";
 import { clusterCapacity } from "./cluster.js";
-import { estimateStartTime, typicalJobSeconds } from "./queue-estimate.js";
-
-/** Completed jobs whose durations make the typical job length. */
-const RECENT_JOBS = 20;
+import { RECENT_JOBS } from "./queue-reader.js";
 
 export type AcceptResult =
   { kind: "accepted"; body: TrainAccepted } | { kind: "exists" } | { kind: "queue_full"; queued: number };
@@ -73,12 +71,16 @@ export async function acceptJob(deps: AcceptDeps, request: TrainRequest): Promis
     });
     throw err;
   }
-  const start = estimateStartTime(now, {
-    runningEtas,
-    queuedAhead: queued,
-    slots: clusterCapacity(agents).slots,
-    jobSeconds: typicalJobSeconds(durations, deps.typicalJobSeconds),
-  });
+  // every queued job counts as ahead, those still preparing their dataset too
+  const startIn = estimateStartIn(
+    {
+      runningEtas,
+      slots: clusterCapacity(agents).slots,
+      jobSeconds: typicalJobSeconds(durations, deps.typicalJobSeconds),
+    },
+    queued,
+  );
+  const start = new Date(now.getTime() + Math.round(startIn * 1000));
   return {
     kind: "accepted",
     body: {

@@ -1,4 +1,4 @@
-import { connectNats, ensureStreams, runService } from "@trainyard/runtime";
+import { connectNats, ensureStreams, runService, watchQueue } from "@trainyard/runtime";
 import { openBus } from "./adapters/bus.js";
 import { connectCallbackLog } from "./adapters/callback-log.js";
 import { connectJobStore } from "./adapters/job-store.js";
@@ -9,14 +9,16 @@ await runService("gateway", Env, async (env, log) => {
   const nc = await connectNats(env.NATS_URL, "gateway");
   await ensureStreams(nc);
   const timeouts = { timeoutMs: env.DEPENDENCY_TIMEOUT_MS };
-  const [bus, store, callbacks] = await Promise.all([
+  const [bus, store, callbacks, queue] = await Promise.all([
     openBus(nc, timeouts),
     connectJobStore(env.MONGO_URL, timeouts),
     connectCallbackLog(env.MONGO_URL, timeouts),
+    watchQueue(nc),
   ]);
   const app = createApp({
     store,
     bus,
+    queue,
     callbacks,
     log,
     apiTokens: env.apiTokens,
@@ -46,6 +48,7 @@ await runService("gateway", Env, async (env, log) => {
   return {
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      queue.stop();
       await Promise.all([store.close(), callbacks.close()]);
       await nc.drain();
     },

@@ -3,6 +3,7 @@
  * live in real KV buckets; assignments and events are really published to their streams.
  */
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,7 +31,7 @@ import {
   type JobQueue,
   type KV,
 } from "@trainyard/runtime";
-import { exampleTrainRequest, startNats, type Supervised } from "@trainyard/stack";
+import { queueEntry, startNats, type Supervised } from "@trainyard/stack";
 import { openCluster, type Cluster } from "./adapters/cluster.js";
 import { startLeadership } from "./leadership.js";
 import { enqueueJob, finishJob, ORPHAN_LEASE_AGE_MS, scheduleRound, type SchedulingDeps } from "./scheduling.js";
@@ -87,25 +88,8 @@ async function putAgent(agentId: string, slots: Slot[]): Promise<void> {
 }
 
 function datasetReady(priority?: JobPriority): DatasetReady {
-  const request = exampleTrainRequest({
-    datasetUrl: "https://datasets.example.com/shapes.zip",
-    callbackUrl: "https://app.example.com/hook",
-    callbackSecret: "sk_test",
-    epochs: 2,
-    imageSize: 64,
-    batchSize: 4,
-  });
-  return {
-    job_id: request.job_id,
-    requested_at: new Date().toISOString(),
-    model_config: request.model_config,
-    dataset: request.dataset,
-    ...(priority ? { priority } : {}),
-    dataset_object: `${request.job_id}.zip`,
-    dataset_root: "",
-    dataset_sha256: "a".repeat(64),
-    dataset_info: { total_images: 12, train_images: 8, val_images: 4, classes: ["c"], class_distribution: { c: 12 } },
-  };
+  const { job } = queueEntry(randomUUID(), 0);
+  return { ...job, requested_at: new Date().toISOString(), ...(priority ? { priority } : {}) };
 }
 
 interface Recorded {

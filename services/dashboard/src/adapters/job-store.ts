@@ -35,6 +35,8 @@ export interface JobStore {
   /** Every training job and every waiting job (oldest first), and the latest finished ones. */
   overviewJobs(finishedLimit: number): Promise<JobSummaryDoc[]>;
   countByStatus(): Promise<StatusCounts>;
+  /** What start estimates need: `eta_seconds` of every training job, durations of the `recent` latest completed ones. */
+  queueInputs(recent: number): Promise<{ runningEtas: Array<number | null>; recentDurations: number[] }>;
   ping(): Promise<void>;
 }
 
@@ -122,6 +124,21 @@ export async function openJobStore(client: MongoClient, log: Logger): Promise<Jo
         if (status.success) counts[status.data] = n;
       }
       return counts;
+    },
+    async queueInputs(recent) {
+      const [training, completed] = await Promise.all([
+        jobs.find({ status: "training" }, { projection: { eta_seconds: 1 } }).toArray(),
+        jobs
+          .find({ status: "completed", duration_seconds: { $ne: null } }, { projection: { duration_seconds: 1 } })
+          .sort({ finished_at: -1 })
+          .limit(recent)
+          .toArray(),
+      ]);
+      const finite = (n: unknown): n is number => typeof n === "number" && Number.isFinite(n);
+      return {
+        runningEtas: training.map((job) => (finite(job.eta_seconds) ? job.eta_seconds : null)),
+        recentDurations: completed.map((job) => job.duration_seconds).filter(finite),
+      };
     },
     async ping() {
       await db.command({ ping: 1 });

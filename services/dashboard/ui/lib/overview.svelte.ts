@@ -1,8 +1,8 @@
 import type { AgentView } from "../../src/agents.js";
-import type { Health, JobSummary, Overview, ServerMessage, StatusCounts } from "../../src/job-wire.js";
-import { estimateStarts } from "../../src/queue-estimate.js";
+import type { Health, JobSummary, Overview, QueueView, ServerMessage, StatusCounts } from "../../src/job-wire.js";
 
 const FINISHED = new Set<JobSummary["status"]>(["completed", "failed", "cancelled"]);
+const NOT_STARTED = new Set<JobSummary["status"]>(["pending", "queued"]);
 /** Finished jobs listed (PRD 5.1 "recent"); older ones are dropped from memory. */
 const RECENT_FINISHED = 20;
 
@@ -10,11 +10,22 @@ const emptyCounts = (): StatusCounts => ({ pending: 0, queued: 0, training: 0, c
 const byCreation = (a: JobSummary, b: JobSummary) => a.created_at.localeCompare(b.created_at);
 const byFinish = (a: JobSummary, b: JobSummary) => (b.finished_at ?? "").localeCompare(a.finished_at ?? "");
 
+/** A job waiting in the scheduler's queue. */
 export interface QueuedJob {
   job: JobSummary;
+  /** 1-based place in the scheduler's queue. */
   position: number;
-  /** Seconds from the overview's time until it may start. */
-  startsIn: number;
+  /** Expected start, in milliseconds since the epoch. */
+  startsAt: number;
+}
+
+/** A queued job that is not in the scheduler's queue: preparing its dataset, or being started on its slot. */
+export interface PreparingJob {
+  job: JobSummary;
+  /** True once a slot is assigned: its agent is starting it. */
+  assigned: boolean;
+  /** Expected start, in milliseconds since the epoch (behind the queue while the dataset is prepared). */
+  startsAt: number;
 }
 
 export interface HostSlot {
@@ -30,7 +41,7 @@ export class OverviewState {
   counts = $state<StatusCounts>(emptyCounts());
   agents = $state<AgentView[]>([]);
   health = $state<Health>({ mongo: true, nats: true });
-  typicalJobSeconds = $state(1800);
+  queue = $state<QueueView>({ waiting: [], assigned: [], next_start_time: new Date().toISOString() });
   /** True once the first overview has arrived. */
   loaded = $state(false);
 
@@ -42,16 +53,27 @@ export class OverviewState {
       .sort(byFinish)
       .slice(0, RECENT_FINISHED),
   );
-  /** Oldest first: the order in which the scheduler takes them. */
-  queued = $derived.by((): QueuedJob[] => {
-    const waiting = this.all.filter((j) => j.status === "queued" || j.status === "pending").sort(byCreation);
-    const starts = estimateStarts({
-      runningEtas: this.active.map((j) => j.eta_seconds),
-      waiting: waiting.length,
-      slots: this.agents.filter((a) => a.online && !a.draining).reduce((n, a) => n + a.slots.length, 0),
-      jobSeconds: this.typicalJobSeconds,
-    });
-    return waiting.map((job, i) => ({ job, position: i + 1, startsIn: starts[i] ?? 0 }));
+  /** The scheduler's queue, in the order it takes the jobs, with the server's start estimates. */
+  queued = $derived.by((): QueuedJob[] =>
+    this.queue.waiting.flatMap(({ job_id, estimated_start_time }, i) => {
+      const job = this.#jobs[job_id];
+      return job && NOT_STARTED.has(job.status)
+        ? [{ job, position: i + 1, startsAt: Date.parse(estimated_start_time) }]
+        : [];
+    }),
+  );
+  /** Queued jobs not (or no longer) waiting in the scheduler's queue, oldest first. */
+  preparing = $derived.by((): PreparingJob[] => {
+    const waiting = new Set(this.queue.waiting.map((w) => w.job_id));
+    const assigned = new Set(this.queue.assigned);
+    const behindQueue = Date.parse(this.queue.next_start_time);
+    return this.all
+      .filter((j) => NOT_STARTED.has(j.status) && !waiting.has(j.job_id))
+      .sort(byCreation)
+      .map((job) => {
+        const starting = assigned.has(job.job_id);
+        return { job, assigned: starting, startsAt: starting ? 0 : behindQueue };
+      });
   });
   /** Each agent's slots with the job training on it. */
   slots = $derived.by(() => {
@@ -76,6 +98,9 @@ export class OverviewState {
         if (FINISHED.has(message.job.status)) this.#forgetOldFinished();
         return;
       }
+      case "queue":
+        this.queue = message.queue;
+        return;
       case "agents":
         this.agents = message.agents;
         return;
@@ -92,7 +117,7 @@ export class OverviewState {
     this.counts = overview.counts;
     this.agents = overview.agents;
     this.health = overview.health;
-    this.typicalJobSeconds = overview.typical_job_seconds;
+    this.queue = overview.queue;
     this.loaded = true;
   }
 

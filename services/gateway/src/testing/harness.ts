@@ -20,10 +20,20 @@ import {
   newJobRecord,
   type AgentHeartbeat,
   type JobRecord,
+  type QueueEntry,
   type TrainRequest,
 } from "@trainyard/contracts";
-import { connectNats, createLogger, ensureStreams, openKv, type KV, type Logger } from "@trainyard/runtime";
-import { exampleTrainRequest, startFerret, startNats, type Supervised } from "@trainyard/stack";
+import {
+  connectNats,
+  createLogger,
+  ensureStreams,
+  openKv,
+  watchQueue,
+  type KV,
+  type Logger,
+  type QueueWatch,
+} from "@trainyard/runtime";
+import { exampleTrainRequest, queueEntry, startFerret, startNats, type Supervised } from "@trainyard/stack";
 import { MongoClient, type Collection } from "mongodb";
 import { openBus, type Bus } from "../adapters/bus.js";
 import { connectCallbackLog, type CallbackLog } from "../adapters/callback-log.js";
@@ -46,6 +56,10 @@ export interface Harness {
   /** The raw jobs collection, to put jobs in states only other services produce. */
   jobs: Collection<JobRecord>;
   agents: KV;
+  /** The scheduler's queue bucket, to put jobs in the queue as the scheduler does. */
+  queueKv: KV;
+  /** The gateway's watch of that bucket. */
+  queue: QueueWatch;
   nats: Supervised;
   ferret: Supervised;
   mongoUrl: string;
@@ -54,10 +68,14 @@ export interface Harness {
 }
 
 /** Settings of a test gateway: permissive limits, so only the tests that mean to hit them do. */
-export function testDeps(h: Pick<Harness, "store" | "bus" | "callbacks">, overrides: Partial<AppDeps> = {}): AppDeps {
+export function testDeps(
+  h: Pick<Harness, "store" | "bus" | "callbacks" | "queue">,
+  overrides: Partial<AppDeps> = {},
+): AppDeps {
   return {
     store: h.store,
     bus: h.bus,
+    queue: h.queue,
     callbacks: h.callbacks,
     log,
     apiTokens: [API_TOKEN, NEXT_API_TOKEN],
@@ -92,7 +110,9 @@ export async function startHarness(
   const callbacks = await connectCallbackLog(ferret.url, timeouts);
   const mongo = await new MongoClient(ferret.url).connect();
   const agents = await openKv(nc, Bucket.agents);
-  const server = await listen(createApp(testDeps({ store, bus, callbacks }, overrides)));
+  const queueKv = await openKv(nc, Bucket.queue);
+  const queue = await watchQueue(nc);
+  const server = await listen(createApp(testDeps({ store, bus, callbacks, queue }, overrides)));
   return {
     url: server.url,
     store,
@@ -102,12 +122,15 @@ export async function startHarness(
     jsm,
     jobs: mongo.db(PROJECTION_DB).collection<JobRecord>(JOBS_COLLECTION),
     agents,
+    queueKv,
+    queue,
     nats: nats.process,
     ferret: ferret.process,
     mongoUrl: ferret.url,
     natsUrl: nats.url,
     async close() {
       await server.close();
+      queue.stop();
       await Promise.allSettled([store.close(), callbacks.close(), mongo.close(), nc.close()]);
       await ferret.process.stop();
       await nats.process.stop();
@@ -250,6 +273,25 @@ export async function putAgent(
   };
   await h.agents.put(full.agent_id, JSON.stringify(full));
   return full;
+}
+
+/**
+ * Puts a job into the scheduler's queue as the scheduler does when its dataset is ready
+ * (`seq`: arrival order), or, with `placed`, on slot 0 of agent `a`.
+ */
+export async function putQueueEntry(
+  h: Harness,
+  jobId: string,
+  seq: number,
+  opts: { priority?: QueueEntry["priority"]; placed?: boolean } = {},
+): Promise<void> {
+  const entry = queueEntry(jobId, seq, opts);
+  await h.queueKv.put(jobId, JSON.stringify(entry));
+}
+
+/** Empties the scheduler's queue bucket. */
+export async function clearQueue(h: Harness): Promise<void> {
+  for await (const key of await h.queueKv.keys()) await h.queueKv.purge(key);
 }
 
 /** Removes every agent heartbeat. */
