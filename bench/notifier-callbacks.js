@@ -8,17 +8,19 @@
 // to the same receiver, in a child process like the notifier; BENCH_ROUNDS rounds (default 3)
 // of each, alternating, so both see the same machine. Prints each rate and the ratio of the
 // medians. The receiver runs in its own process and reports each receipt (time taken on
-// arrival) to this one.
+// arrival) to this one. Where /proc exists it also prints the CPU time each process used per
+// callback in the notifier rounds (until every event is acknowledged) and per POST in the bare
+// rounds, in microseconds: where the CPU goes, and a measure a busy machine skews less.
 // Usage: node bench/notifier-callbacks.js   (after a build: npx tsc -b)
 import { fork } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Bucket, Subject } from "@trainyard/contracts";
+import { Bucket, Consumer, JOB_EVENTS_STREAM, Subject } from "@trainyard/contracts";
 import { connectNats, ensureStreams, openKv } from "@trainyard/runtime";
 import { repoRoot, startFerret, startNats, supervise } from "@trainyard/stack";
 
@@ -29,6 +31,14 @@ const JOBS = Number(process.env.BENCH_JOBS ?? 100);
 const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 100);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const clock = () => performance.timeOrigin + performance.now();
+
+/** CPU milliseconds (user + system) a process has used so far, from /proc; null where there is none. */
+function cpuMs(pid) {
+  const path = `/proc/${pid}/stat`;
+  if (pid === undefined || !existsSync(path)) return null;
+  const fields = readFileSync(path, "utf8").split(") ")[1].split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks of 10 ms
+}
 
 /** A job's epoch event, as a trainer-agent publishes it. */
 function epochEvent(jobId, epoch, total) {
@@ -68,6 +78,7 @@ if (process.argv[2] === "--baseline") {
       JSON.stringify({ type: "training_progress", ...epochEvent(jobId, i + 1, perLoop) }),
     );
   });
+  const cpuAtStart = process.cpuUsage();
   const started = clock();
   await Promise.all(
     bodies.map(async (own) => {
@@ -82,7 +93,8 @@ if (process.argv[2] === "--baseline") {
       }
     }),
   );
-  process.send({ seconds: (clock() - started) / 1000, posts: loops * perLoop });
+  const cpu = process.cpuUsage(cpuAtStart);
+  process.send({ seconds: (clock() - started) / 1000, posts: loops * perLoop, cpuMs: (cpu.user + cpu.system) / 1000 });
   await agent.close();
   process.exit(0);
 }
@@ -112,7 +124,8 @@ if (process.argv[2] === "--receiver") {
     startFerret(join(dir, "ferret"), quiet),
   ]);
   const nc = await connectNats(nats.url, "bench");
-  const js = (await ensureStreams(nc)).jetstream();
+  const jsm = await ensureStreams(nc);
+  const js = jsm.jetstream();
   const targets = await openKv(nc, Bucket.callbackTargets);
 
   /** Callback receipts: `<job_id>:<epoch>` → receive time; `waiters` wake on each one. */
@@ -188,20 +201,48 @@ if (process.argv[2] === "--receiver") {
   latencies.sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
 
+  /** Resolves once the notifier has acknowledged every job event: each callback is in the log. */
+  const settled = async () => {
+    for (;;) {
+      const info = await jsm.consumers.info(JOB_EVENTS_STREAM, Consumer.notifier);
+      if (info.num_pending === 0 && info.num_ack_pending === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
   // 2. throughput, JOBS concurrent jobs publishing their epochs as fast as NATS takes them, and
   // 3. the bare undici loop to the same receiver, in its own process; ROUNDS of each, alternating
   const total = JOBS * EPOCHS;
   const notifierRates = [];
   const baselineRates = [];
+  const pids = {
+    notifier: notifier.child.pid,
+    nats: nats.process.child.pid,
+    ferretdb: ferret.process.child.pid,
+    receiver: receiver.pid,
+    bench: process.pid,
+  };
+  const cpuNow = () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuMs(pid)]));
+  const cpuUsed = { notifier_rounds: {}, bare_rounds: {} };
+  const addCpu = (into, before, after) => {
+    for (const [name, ms] of Object.entries(after)) {
+      if (ms !== null && before[name] !== null) into[name] = (into[name] ?? 0) + ms - before[name];
+    }
+  };
   for (let round = 0; round < ROUNDS; round++) {
     const jobs = await Promise.all(Array.from({ length: JOBS }, () => startJob(EPOCHS)));
     const before = receivedCount;
+    const cpuBefore = cpuNow();
     const started = clock();
     for (let epoch = 1; epoch <= EPOCHS; epoch++) {
       await Promise.all(jobs.map((jobId) => publish(epochEvent(jobId, epoch, EPOCHS))));
     }
     await until(() => receivedCount - before >= total);
     notifierRates.push(total / ((clock() - started) / 1000));
+    // the notifier finishes logging and acknowledging before the bare loop gets the machine
+    await settled();
+    const cpuBetween = cpuNow();
+    addCpu(cpuUsed.notifier_rounds, cpuBefore, cpuBetween);
 
     const baseline = await new Promise((resolve, reject) => {
       const child = fork(self, ["--baseline", url, String(JOBS), String(EPOCHS)], { stdio: "inherit" });
@@ -209,7 +250,12 @@ if (process.argv[2] === "--receiver") {
       child.on("exit", (code) => code !== 0 && reject(new Error(`baseline exited ${code}`)));
     });
     baselineRates.push(baseline.posts / baseline.seconds);
+    addCpu(cpuUsed.bare_rounds, cpuBetween, { ...cpuNow(), bare_client: null });
+    cpuUsed.bare_rounds.bare_client = (cpuUsed.bare_rounds.bare_client ?? 0) + baseline.cpuMs;
   }
+  /** CPU microseconds per callback (or POST) of each process in a window. */
+  const perCallback = (used) =>
+    Object.fromEntries(Object.entries(used).map(([name, ms]) => [name, Math.round((1000 * ms) / (total * ROUNDS))]));
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
   const round = (n, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
@@ -233,6 +279,14 @@ if (process.argv[2] === "--receiver") {
           bare_undici_posts_per_s: baselineRates.map(Math.round),
           median_ratio: round(notifierRate / baselineRate, 2),
         },
+        ...(cpuNow().bench === null
+          ? {}
+          : {
+              cpu_us_per_callback: {
+                notifier_rounds: perCallback(cpuUsed.notifier_rounds),
+                bare_rounds: perCallback(cpuUsed.bare_rounds),
+              },
+            }),
       },
       null,
       2,

@@ -162,9 +162,11 @@ export async function startEventIntake(deps: EventIntakeDeps): Promise<{ stop():
   };
 }
 
+const utf8 = new TextDecoder();
+
 function parseJson(data: Uint8Array): unknown {
   try {
-    return JSON.parse(new TextDecoder().decode(data)) as unknown;
+    return JSON.parse(utf8.decode(data)) as unknown;
   } catch {
     return null;
   }

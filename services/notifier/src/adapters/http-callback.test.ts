@@ -44,6 +44,7 @@ describe("http callback sender", () => {
       if (path === "/ok") res.writeHead(204).end();
       else if (path === "/redirect") res.writeHead(307, { location: "/ok" }).end();
       else if (path === "/busy") res.writeHead(429, { "retry-after": "3" }).end("slow down");
+      else if (path === "/chatty") res.writeHead(200).end("x".repeat(1024 * 1024));
       // "/hang": never answers
     });
   });
@@ -84,6 +85,11 @@ describe("http callback sender", () => {
 
   it("reports Retry-After", async () => {
     assert.deepEqual(bare(await sender.post(post("/busy"))), { kind: "response", status: 429, retryAfterMs: 3_000 });
+  });
+
+  it("reports the status of an answer too large to read, without reading it all", async () => {
+    assert.deepEqual(bare(await sender.post(post("/chatty"))), { kind: "response", status: 200, retryAfterMs: null });
+    assert.deepEqual(bare(await sender.post(post("/ok"))), { kind: "response", status: 204, retryAfterMs: null });
   });
 
   it("times out a receiver that never answers", async () => {
