@@ -104,11 +104,7 @@ after(async () => {
 });
 
 const submit = async (request: TrainRequest) => {
-  const res = await fetch(`${stack.gatewayUrl}/api/v1/train`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${stack.apiSecret}`, "content-type": "application/json" },
-    body: JSON.stringify(request),
-  });
+  const res = await stack.api("/api/v1/train", { method: "POST", body: JSON.stringify(request) });
   assert.equal(res.status, 202, await res.text());
 };
 const shoot = async (name: string) => {
@@ -262,9 +258,7 @@ test("the cancel button, once confirmed, cancels a training job", { timeout: 300
   await page.locator('[data-testid="job-detail"] [data-testid="job-status"]', { hasText: "Cancelled" }).waitFor();
   await page.getByTestId("job-error").filter({ hasText: "CANCELLED" }).waitFor({ timeout: TRAINING_TIMEOUT_MS });
 
-  const res = await fetch(`${stack.gatewayUrl}/api/v1/jobs/${second.job_id}`, {
-    headers: { authorization: `Bearer ${stack.apiSecret}` },
-  });
+  const res = await stack.api(`/api/v1/jobs/${second.job_id}`);
   assert.equal(((await res.json()) as { status: string }).status, "cancelled");
   await shoot("job-cancelled.png");
 });

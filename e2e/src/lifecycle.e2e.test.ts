@@ -90,11 +90,7 @@ function job(epochs: number, datasetUrl = files.urlOf("small.zip")): TrainReques
   });
 }
 
-const api = (path: string, init: RequestInit = {}) =>
-  fetch(`${stack.gatewayUrl}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${stack.apiSecret}`, "content-type": "application/json" },
-  });
+const api = (path: string, init?: RequestInit) => stack.api(path, init);
 
 async function submit(request: TrainRequest): Promise<void> {
   const res = await api("/api/v1/train", { method: "POST", body: JSON.stringify(request) });

@@ -93,11 +93,7 @@ interface DashboardJob {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const api = (path: string, init: RequestInit = {}) =>
-  fetch(`${stack.gatewayUrl}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${stack.apiSecret}`, "content-type": "application/json" },
-  });
+const api = (path: string, init?: RequestInit) => stack.api(path, init);
 const dashboard = async <T>(path: string): Promise<T> =>
   (await (await fetch(`${stack.dashboardUrl}${path}`)).json()) as T;
 

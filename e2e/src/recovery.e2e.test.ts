@@ -73,11 +73,7 @@ function job(epochs: number): TrainRequest {
 }
 
 async function submit(request: TrainRequest): Promise<void> {
-  const res = await fetch(`${stack.gatewayUrl}/api/v1/train`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${stack.apiSecret}`, "content-type": "application/json" },
-    body: JSON.stringify(request),
-  });
+  const res = await stack.api("/api/v1/train", { method: "POST", body: JSON.stringify(request) });
   assert.equal(res.status, 202, `POST /train: ${await res.text()}`);
 }
 

@@ -74,11 +74,7 @@ try {
       console.log(`[callback] ${body.type}`);
     }
   });
-  const response = await fetch(`${stack.gatewayUrl}/api/v1/train`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${stack.apiSecret}`, "content-type": "application/json" },
-    body: JSON.stringify(request),
-  });
+  const response = await stack.api("/api/v1/train", { method: "POST", body: JSON.stringify(request) });
   console.log(`[demo] gateway answered ${response.status} ${await response.text()}`);
   if (response.status !== 202) throw new Error("the gateway did not accept the job");
   await receiver.waitFor(

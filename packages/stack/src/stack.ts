@@ -39,6 +39,8 @@ export interface Stack {
   mongoUrl: string;
   apiSecret: string;
   processes: Supervised[];
+  /** `fetch` of a gateway path with the API token (and a JSON content type). */
+  api(path: string, init?: RequestInit): Promise<Response>;
   /**
    * Stops the named process (SIGTERM, or SIGKILL when `hard`) and starts it again with the same
    * settings; `duringOutage` runs while it is down. Resolves once the new process is ready.
@@ -152,6 +154,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       natsUrl,
       mongoUrl,
       apiSecret,
+      api: (path, init = {}) =>
+        fetch(`${gatewayUrl}${path}`, {
+          ...init,
+          headers: { authorization: `Bearer ${apiSecret}`, "content-type": "application/json" },
+        }),
       processes,
       async restart(name, restartOpts) {
         const spec = specs.find((x) => x.name === name);
