@@ -32,6 +32,8 @@ let receiver: CallbackReceiver;
 let secret: string;
 /** Scheduler replicas in the order they became leader, from their logs. */
 const leaders: string[] = [];
+/** Jobs an agent resumed, with the checkpoint it resumed from, from their logs. */
+const resumed = new Map<string, string>();
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "trainyard-recovery-"));
@@ -42,6 +44,10 @@ before(async () => {
     schedulers: 2,
     sink: (name, line) => {
       if (line.includes('"msg":"became the scheduling leader"')) leaders.push(name);
+      if (line.includes('"msg":"resuming from checkpoint"')) {
+        const entry = JSON.parse(line) as { job_id: string; checkpoint: string };
+        resumed.set(entry.job_id, entry.checkpoint);
+      }
       log.write(`${name} | ${line}\n`);
     },
   });
@@ -129,4 +135,5 @@ test("an agent killed mid-training: the job resumes on the other agent, every ep
     agent_id?: string;
   };
   assert.notEqual(after.agent_id, agentId, "the job finished on the other agent");
+  assert.equal(resumed.get(request.job_id), `${request.job_id}/last.pt`, "it resumed from the uploaded last.pt");
 });
