@@ -7,16 +7,6 @@ import { Slot } from "./events.js";
 export const PROJECTION_DB = "trainyard";
 export const JOBS_COLLECTION = "jobs";
 
-/** One point of a job's metric history, for the dashboard's charts. */
-export const EpochPoint = z.object({
-  epoch: z.int(),
-  mAP50: z.number().nullable(),
-  "mAP50-95": z.number().nullable(),
-  box_loss: z.number().nullable(),
-  cls_loss: z.number().nullable(),
-});
-export type EpochPoint = z.infer<typeof EpochPoint>;
-
 /**
  * A job document in the projection. The gateway inserts it (status `queued`, which makes a
  * duplicate job id a unique-key conflict); after that only the dashboard's projector writes it,
@@ -42,7 +32,6 @@ export const JobRecord = z.object({
   dataset_info: DatasetInfo.nullable(),
   agent_id: z.string().nullable(),
   slot: Slot.nullable(),
-  history: z.array(EpochPoint),
   final_metrics: FinalMetrics.nullable(),
   model_object: z.string().nullable(),
   error: JobError.nullable(),
@@ -76,7 +65,6 @@ export function newJobRecord(req: {
     dataset_info: null,
     agent_id: null,
     slot: null,
-    history: [],
     final_metrics: null,
     model_object: null,
     error: null,

@@ -6,7 +6,7 @@ import type { EpochRecord, ProjectedJob } from "./projected-job.js";
  * What the gateway set at insert time (id, creation time, model config, resources) never changes.
  */
 export type JobChanges = Partial<
-  Omit<ProjectedJob, "_id" | "created_at" | "model_config" | "resources" | "last_event_seq" | "history">
+  Omit<ProjectedJob, "_id" | "created_at" | "model_config" | "resources" | "last_event_seq">
 > & {
   last_event_seq: number;
 };

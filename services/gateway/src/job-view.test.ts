@@ -25,7 +25,6 @@ describe("newJobRecord", () => {
     assert.equal(record.progress, 0);
     assert.equal(record.resources, null, "expected no resources when the request had none");
     assert.equal(record.last_event_seq, 0, "expected the projector to start from sequence 0");
-    assert.deepEqual(record.history, []);
   });
 
   test("keeps the requested resources", () => {
