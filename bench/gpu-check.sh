@@ -3,6 +3,12 @@
 # events on fd 3) on the GPU with AMP on, then the same training with stock Ultralytics, and prints the epoch
 # times, the epoch events' GPU telemetry, device-wide NVML samples and the AMP evidence, for docs/benchmarks.md.
 # Needs python-trainer/src and Ultralytics importable by $PYTHON (on the lent GPU machine: the carried .whl/).
+# The wheels that machine lacks (it has torch, numpy, opencv, matplotlib, nvidia-ml-py), fetched here with
+#   for w in ultralytics==8.4.190 ultralytics-thop==2.2.3 ultralytics-platform==0.1.99 polars==1.0.0; do
+#     python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl "$w"; done
+# (polars 1.0.0: the pinned 2.x needs a 54 MB runtime wheel, past the 64 MiB a call may carry), then there:
+#   python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && PYTHONPATH=/tmp/site bash bench/gpu-check.sh
 #
 # Usage: bash bench/gpu-check.sh
 #   PYTHON               interpreter (default python3)
