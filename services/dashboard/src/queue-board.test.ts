@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, it, mock } from "node:test";
 import { createLogger, type QueueSnapshot } from "@trainyard/runtime";
 import type { QueueView } from "./job-wire.js";
 import { QueueBoard, type QueueBoardDeps } from "./queue-board.js";
@@ -36,7 +36,11 @@ function board(overrides: Partial<QueueBoardDeps> = {}) {
   return { state, published, queueBoard };
 }
 
-const settled = () => new Promise((resolve) => setTimeout(resolve, 80));
+/** Runs the board's settle timer (mocked) and lets the refresh it starts finish. */
+async function settle(ms: number): Promise<void> {
+  mock.timers.tick(ms);
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+}
 
 describe("QueueBoard", () => {
   it("shows the waiting jobs in the queue's order with their starts, the placed ones, and the start behind them", async () => {
@@ -56,17 +60,26 @@ describe("QueueBoard", () => {
   });
 
   it("folds changes close together into one refresh, and publishes only what changed", async () => {
-    const { state, published, queueBoard } = board();
-    state.snapshot = { waiting: ["a"], placed: new Set() };
-    for (let i = 0; i < 5; i++) queueBoard.invalidate();
-    await settled();
-    assert.equal(state.reads, 1, "expected one read for five changes");
-    assert.equal(published.length, 1);
-    queueBoard.invalidate();
-    await settled();
-    assert.equal(state.reads, 2);
-    assert.equal(published.length, 1, "expected nothing published when the view did not change");
-    queueBoard.stop();
+    mock.timers.enable({ apis: ["setTimeout"] });
+    try {
+      const { state, published, queueBoard } = board();
+      state.snapshot = { waiting: ["a"], placed: new Set() };
+      for (let i = 0; i < 5; i++) queueBoard.invalidate();
+      await settle(19);
+      assert.equal(state.reads, 0, "expected no read before the settle time");
+      await settle(1);
+      assert.equal(state.reads, 1, "expected one read for five changes");
+      assert.equal(published.length, 1);
+      await settle(1_000);
+      assert.equal(state.reads, 1, "expected no further read without a change");
+      queueBoard.invalidate();
+      await settle(20);
+      assert.equal(state.reads, 2);
+      assert.equal(published.length, 1, "expected nothing published when the view did not change");
+      queueBoard.stop();
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   it("more slots bring the starts forward", async () => {
