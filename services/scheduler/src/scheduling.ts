@@ -154,12 +154,17 @@ export async function scheduleRound(deps: SchedulingDeps, opts: RoundOptions = {
     plan.push({ stored, lease, slot: choice.slot });
     freeSlots--;
   }
-  for (let i = 0; i < plan.length; i += PLACEMENT_CONCURRENCY) {
-    const batch = plan.slice(i, i + PLACEMENT_CONCURRENCY);
-    const placed = await Promise.all(batch.map((p) => place(deps, p.stored, p.lease, p.slot)));
-    result.placed.push(...placed.filter((id): id is string => id !== null));
-  }
+  const placed = await inBatches(plan, (p) => place(deps, p.stored, p.lease, p.slot));
+  result.placed.push(...placed.filter((id): id is string => id !== null));
   return result;
+}
+
+/** Runs `write` over `items`, PLACEMENT_CONCURRENCY at a time; the results in item order. */
+async function inBatches<T, R>(items: T[], write: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += PLACEMENT_CONCURRENCY)
+    results.push(...(await Promise.all(items.slice(i, i + PLACEMENT_CONCURRENCY).map(write))));
+  return results;
 }
 
 /**
@@ -196,8 +201,7 @@ async function announceHeld(deps: SchedulingDeps, queued: StoredEntry[], leases:
     const placement = entry.placement;
     return placement && leases.get(slotKey(placement.agent_id, placement.slot.index))?.job_id === entry.job.job_id;
   });
-  for (let i = 0; i < held.length; i += PLACEMENT_CONCURRENCY)
-    await Promise.all(held.slice(i, i + PLACEMENT_CONCURRENCY).map(({ entry }) => announce(deps, entry)));
+  await inBatches(held, ({ entry }) => announce(deps, entry));
   if (held.length > 0) deps.log.info({ placements: held.length }, "placements announced again after taking the lead");
 }
 

@@ -38,8 +38,9 @@ export async function openCluster(nc: NatsConnection, opts: { mirror?: boolean }
   const agentMirror = opts.mirror ? await mirrorKv(agents, parseBeat) : null;
   const leaseMirror = opts.mirror
     ? await mirrorKv(leases, parseLease, (key, before, after) => {
-        if (before) slotsOfJob.get(before.value.job_id)?.delete(key);
-        if (before && slotsOfJob.get(before.value.job_id)?.size === 0) slotsOfJob.delete(before.value.job_id);
+        const previous = before && slotsOfJob.get(before.value.job_id);
+        previous?.delete(key);
+        if (before && previous?.size === 0) slotsOfJob.delete(before.value.job_id);
         if (after) slotsOfJob.set(after.value.job_id, (slotsOfJob.get(after.value.job_id) ?? new Set()).add(key));
       })
     : null;
