@@ -10,6 +10,15 @@ export function queueOrder(a: QueueEntry, b: QueueEntry): number {
   return RANK[a.priority] - RANK[b.priority] || a.seq - b.seq;
 }
 
+/** Waiting entries in queue order, and the placed ones, of `items` (each read through `entryOf`). */
+export function splitQueue<T>(items: Iterable<T>, entryOf: (item: T) => QueueEntry): { waiting: T[]; placed: T[] } {
+  const waiting: T[] = [];
+  const placed: T[] = [];
+  for (const item of items) (entryOf(item).placement ? placed : waiting).push(item);
+  waiting.sort((a, b) => queueOrder(entryOf(a), entryOf(b)));
+  return { waiting, placed };
+}
+
 /** `queueOrder`, made total by the job id (two entries never compare equal). */
 function strictOrder(a: QueueEntry, b: QueueEntry): number {
   return queueOrder(a, b) || (a.job.job_id < b.job.job_id ? -1 : a.job.job_id > b.job.job_id ? 1 : 0);
@@ -77,8 +86,8 @@ export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean 
         const stored = await read(key);
         if (stored) out.push(stored);
       }
-      const waiting = out.filter((s) => s.entry.placement === null).sort((a, b) => queueOrder(a.entry, b.entry));
-      return [...waiting, ...out.filter((s) => s.entry.placement !== null)];
+      const { waiting, placed } = splitQueue(out, (s) => s.entry);
+      return [...waiting, ...placed];
     },
     get: read,
     async update(entry, revision) {

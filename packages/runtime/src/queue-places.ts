@@ -1,5 +1,5 @@
 import type { QueueEntry } from "@trainyard/contracts";
-import { queueOrder } from "./job-queue.js";
+import { splitQueue } from "./job-queue.js";
 import { estimateStarts, type QueueCapacity } from "./queue-estimate.js";
 
 /** The scheduler's queue as a reader sees it at one moment. */
@@ -12,13 +12,8 @@ export interface QueueSnapshot {
 
 /** Orders the entries of the queue bucket as the scheduler does (`queueOrder`). */
 export function queueSnapshot(entries: Iterable<QueueEntry>): QueueSnapshot {
-  const waiting: QueueEntry[] = [];
-  const placed = new Set<string>();
-  for (const entry of entries) {
-    if (entry.placement) placed.add(entry.job.job_id);
-    else waiting.push(entry);
-  }
-  return { waiting: waiting.sort(queueOrder).map((e) => e.job.job_id), placed };
+  const { waiting, placed } = splitQueue(entries, (e) => e);
+  return { waiting: waiting.map((e) => e.job.job_id), placed: new Set(placed.map((e) => e.job.job_id)) };
 }
 
 /**
