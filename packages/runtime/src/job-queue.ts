@@ -1,7 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Bucket, QueueEntry } from "@trainyard/contracts";
 import { mirrorKv, type KvMirror, type Mirrored } from "./kv-mirror.js";
-import { openKv } from "./stores.js";
+import { isKvConflict, openKv } from "./stores.js";
 
 const RANK = { high: 0, normal: 1, low: 2 } as const;
 
@@ -75,7 +75,7 @@ export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean 
         mirror?.noteWrite(entry.job.job_id, entry, revision);
         return true;
       } catch (err) {
-        if (isConflict(err)) return false;
+        if (isKvConflict(err)) return false;
         throw err;
       }
     },
@@ -96,7 +96,7 @@ export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean 
         mirror?.noteWrite(entry.job.job_id, entry, next);
         return next;
       } catch (err) {
-        if (isConflict(err)) return null;
+        if (isKvConflict(err)) return null;
         throw err;
       }
     },
@@ -108,15 +108,11 @@ export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean 
         if (known !== undefined) mirror?.noteWrite(jobId, null, known);
         return true;
       } catch (err) {
-        if (isConflict(err)) return false;
+        if (isKvConflict(err)) return false;
         throw err;
       }
     },
   };
-}
-
-function isConflict(err: unknown): boolean {
-  return /wrong last sequence|key exists/i.test(String(err));
 }
 
 /** The mirrored queue: waiting entries in queue order (kept sorted as they change), then placed ones. */

@@ -25,3 +25,8 @@ export async function openKv(nc: NatsConnection, name: (typeof Bucket)[keyof typ
 export async function openObjectStore(nc: NatsConnection, name: string): Promise<ObjectStore> {
   return new Objm(nc).create(name, { storage: "file" } as never);
 }
+
+/** Whether a KV write failed because the key's revision was not the expected one (a lost race). */
+export function isKvConflict(err: unknown): boolean {
+  return /wrong last sequence|key exists/i.test(String(err));
+}

@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AgentHeartbeat, Bucket, SlotLease } from "@trainyard/contracts";
-import { AGENT_HEARTBEAT_TTL_MS, mirrorKv, openKv, type KV } from "@trainyard/runtime";
+import { AGENT_HEARTBEAT_TTL_MS, isKvConflict, mirrorKv, openKv, type KV } from "@trainyard/runtime";
 import { slotKey } from "../slot-picker.js";
 
 /** The scheduler's view of the cluster: live agents (their heartbeats) and slot leases. */
@@ -82,7 +82,7 @@ export async function openCluster(nc: NatsConnection, opts: { mirror?: boolean }
         leaseMirror?.noteWrite(key, lease, revision);
         return true;
       } catch (err) {
-        if (/wrong last sequence|key exists/i.test(String(err))) return false;
+        if (isKvConflict(err)) return false;
         throw err;
       }
     },
