@@ -1,8 +1,9 @@
 /**
  * A job's life at its edges, through public interfaces with real processes: two trainer-agents,
  * real Ultralytics on CPU. A cancellation while the dataset downloads or while the final validation
- * runs ends the job `cancelled` with nothing left running; a drained agent finishes its job and
- * takes no other; an agent stopped with SIGTERM hands its job back, which resumes on the other.
+ * runs ends the job `cancelled` with nothing left running; a job whose cancel won the race with
+ * its completion ends `cancelled`, never `completed`; a drained agent finishes its job and takes
+ * no other; an agent stopped with SIGTERM hands its job back, which resumes on the other.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -18,6 +19,7 @@ import {
   type TrainingFailedCallback,
   type TrainRequest,
 } from "@trainyard/contracts";
+import { connectNats, openJobOutcomes } from "@trainyard/runtime";
 import {
   exampleTrainRequest,
   makeSyntheticDataset,
@@ -223,6 +225,29 @@ test("cancel while validating: the job ends cancelled and its trainer is gone", 
     "status cancelled",
   );
   assert.ok(view.agent_id, "the job had reached an agent");
+});
+
+test("a cancel that claimed the job's outcome before its agent finished: the app gets CANCELLED, not completed", async () => {
+  // A DELETE claims the outcome, then asks the agents to stop. Claiming alone widens the race
+  // between the two to the whole run: the agent trains to the end and only then learns of it.
+  const request = job(1);
+  await submit(request);
+  const nc = await connectNats(stack.natsUrl, "e2e-outcome-race");
+  try {
+    assert.equal(await (await openJobOutcomes(nc)).claim(request.job_id, "cancelled"), "cancelled");
+  } finally {
+    await nc.close();
+  }
+  const terminal = (await terminalOf(request.job_id)) as TrainingFailedCallback;
+  assert.equal(terminal.type, "training_failed", `expected the cancellation, got ${JSON.stringify(terminal)}`);
+  assert.equal(terminal.error.code, "CANCELLED");
+  assert.equal(terminal.error.epoch, 1, "the job had trained its one epoch");
+  assert.equal(typeof terminal.partial_metrics?.box_loss, "number", "the metrics it reached are kept");
+  await until(
+    () => dashboardJob(request.job_id),
+    (j) => j.status === "cancelled",
+    "status cancelled",
+  );
 });
 
 test("a drained agent finishes its job and takes no new one; its heartbeat says draining", async () => {

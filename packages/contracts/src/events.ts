@@ -167,6 +167,19 @@ export const JobEvent = z.discriminatedUnion("type", [
 export type JobEvent = z.infer<typeof JobEvent>;
 export type JobEventOf<T extends JobEvent["type"]> = Extract<JobEvent, { type: T }>;
 
+/**
+ * A job's one outcome, as claimed in the job-outcomes bucket before its terminal event is
+ * published (a `failed` event with code CANCELLED is a cancellation).
+ */
+export const JobOutcome = z.enum(["completed", "failed", "cancelled"]);
+export type JobOutcome = z.infer<typeof JobOutcome>;
+
+/** The outcome a terminal job event reports. */
+export function outcomeOf(event: JobEventOf<"completed" | "failed">): JobOutcome {
+  if (event.type === "completed") return "completed";
+  return event.error.code === "CANCELLED" ? "cancelled" : "failed";
+}
+
 /** Value of the callback-targets bucket: where and with what key a job's callbacks go. */
 export const CallbackTarget = z.object({
   url: z.url({ protocol: /^https?$/ }),

@@ -49,6 +49,12 @@ export const Bucket = {
    * agents check it before each step; agents watch it to stop a running trainer.
    */
   cancellations: "cancellations",
+  /**
+   * owner: whoever ends a job (the gateway's cancel, the dataset service, the scheduler, the
+   * agents). job id → its one outcome (`completed`, `failed` or `cancelled`), created once: the
+   * first claim wins, so a cancel racing a completion and the events they publish agree.
+   */
+  jobOutcomes: "job-outcomes",
   /** owner: trainer-agents. agent id → heartbeat; entries expire when an agent stops. */
   agents: "agents",
   /** owner: scheduler. `<agent_id>.<slot_index>` → the job holding that slot (a lease). */

@@ -7,3 +7,4 @@ export * from "./fixtures/synthetic-dataset.js";
 export * from "./fixtures/train-request.js";
 export * from "./fixtures/queue-entry.js";
 export * from "./fixtures/zip-builder.js";
+export * from "./fixtures/job-outcomes.js";

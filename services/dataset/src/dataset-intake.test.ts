@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { JobEventOf } from "@trainyard/contracts";
 import { ArchiveError } from "@trainyard/runtime";
+import { memoryJobOutcomes } from "@trainyard/stack";
 import { DownloadInterrupted } from "./adapters/download.js";
 import { DatasetError } from "./dataset-error.js";
 import { intakeDataset } from "./dataset-intake.js";
@@ -111,6 +112,23 @@ describe("intakeDataset", () => {
     await intakeDataset(trainRequested(URL_WITH_TOKEN, { "images/test": true }), firstDelivery, h.deps);
     assert.equal(h.calls.validate, 1);
     assert.match(failureOf(h).message, /^Missing images\/test in dataset/);
+  });
+
+  it("publishes no failure for a job whose cancel claimed its outcome first (the gateway reported CANCELLED)", async () => {
+    const outcomes = memoryJobOutcomes();
+    const request = trainRequested(URL_WITH_TOKEN);
+    outcomes.claimed.set(request.job_id, "cancelled");
+    const h = await intakeHarness(scratch, datasetZip(sampleDataset(), "dataset").subarray(0, 200), {
+      overrides: { outcomes },
+    });
+    assert.deepEqual(await intakeDataset(request, firstDelivery, h.deps), { kind: "ack" });
+    assert.deepEqual(
+      h.events.filter((e) => e.event.type === "failed"),
+      [],
+      "no failed event after the cancel",
+    );
+    assert.equal(outcomes.claimed.get(request.job_id), "cancelled", "the cancel's claim holds");
+    assert.equal(h.ready.length, 0, "the truncated archive never reaches the scheduler");
   });
 
   it("fails the job with DATASET_DOWNLOAD_FAILED, in order after the progress already reported", async () => {

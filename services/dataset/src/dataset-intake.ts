@@ -2,12 +2,20 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import {
   DatasetReady,
-  terminalEventId,
   type DatasetInfo,
   type JobEvent,
+  type JobEventOf,
   type TrainRequested,
 } from "@trainyard/contracts";
-import { ack, ArchiveError, type Delivery, type Logger, type Outcome } from "@trainyard/runtime";
+import {
+  ack,
+  ArchiveError,
+  publishOutcome,
+  type Delivery,
+  type JobOutcomes,
+  type Logger,
+  type Outcome,
+} from "@trainyard/runtime";
 import { DatasetError } from "./dataset-error.js";
 import type { DownloadedArchive } from "./adapters/download.js";
 import { VALIDATION_VERSION, type DatasetStore, type ValidationRecord } from "./adapters/dataset-store.js";
@@ -40,7 +48,9 @@ export interface IntakeDeps {
   /** Accept what Ultralytics would only warn about, as warnings (DATASET_LENIENT_VALIDATION). */
   lenient: boolean;
   store: DatasetStore;
-  publishJobEvent(event: JobEvent, msgId: string): Promise<void>;
+  publishJobEvent: (event: JobEvent, msgId: string) => Promise<void>;
+  /** The job-outcomes bucket: a failure is published only if it is the job's outcome. */
+  outcomes: JobOutcomes;
   /** True once the job was cancelled (the gateway already told the app). */
   isCancelled(jobId: string): Promise<boolean>;
   /** A signal aborted when the job is cancelled from now on; `release` once its intake has ended. */
@@ -166,8 +176,10 @@ async function fetchAndValidate(
       return ack;
     }
     if (!(err instanceof DatasetError)) throw err;
-    await deps.publishJobEvent(failedEvent(jobId, err, now()), terminalEventId(jobId));
-    log.warn({ code: err.code, reason: err.message }, "dataset refused, job failed");
+    const outcome = await publishOutcome(deps.outcomes, deps.publishJobEvent, failedEvent(jobId, err, now()));
+    if (outcome === "failed") log.warn({ code: err.code, reason: err.message }, "dataset refused, job failed");
+    // the gateway cancelled it first and told the app so
+    else log.info({ code: err.code, outcome }, "dataset refused after the job had ended: nothing reported");
     return ack;
   } finally {
     clearInterval(heartbeat);
@@ -236,7 +248,7 @@ function logReady(log: Logger, objectName: string, info: DatasetInfo, warnings: 
   else log.info(fields, "dataset ready");
 }
 
-function failedEvent(jobId: string, err: DatasetError, at: Date): JobEvent {
+function failedEvent(jobId: string, err: DatasetError, at: Date): JobEventOf<"failed"> {
   return {
     type: "failed",
     job_id: jobId,

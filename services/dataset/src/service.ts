@@ -11,6 +11,7 @@ import {
   startConsumer,
   type Logger,
   openCancellations,
+  openJobOutcomes,
 } from "@trainyard/runtime";
 import { downloadArchive } from "./adapters/download.js";
 import { objectDatasetStore } from "./adapters/dataset-store.js";
@@ -43,6 +44,7 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
   const js = jetstream(nc);
   const datasets = await openObjectStore(nc, Bucket.datasets);
   const cancellations = await openCancellations(nc);
+  const outcomes = await openJobOutcomes(nc);
   const policy = { allowPrivate: env.OUTBOUND_ALLOW_PRIVATE, ...env.OUTBOUND_ALLOW_LIST };
   const dispatcher = guardedAgent(policy, { connect: { timeout: env.DATASET_CONNECT_TIMEOUT_MS } });
   const store = objectDatasetStore(datasets);
@@ -83,6 +85,7 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
         lenient: env.DATASET_LENIENT_VALIDATION,
         store,
         publishJobEvent: (event, msgId) => publishJobEvent(js, event, msgId),
+        outcomes,
         isCancelled: (jobId) => cancellations.isCancelled(jobId),
         watchCancellation(jobId) {
           const cancelSwitch = new AbortController();

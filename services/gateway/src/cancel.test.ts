@@ -14,9 +14,10 @@ import {
   JobView,
   Subject,
   terminalEventId,
+  type JobOutcome,
   type JobStatus,
 } from "@trainyard/contracts";
-import { openKv, type KV } from "@trainyard/runtime";
+import { openJobOutcomes, openKv, type KV } from "@trainyard/runtime";
 import { call, expectError, expectStatus, newRequest, putJob, startHarness, type Harness } from "./testing/harness.js";
 
 describe("DELETE /api/v1/jobs/{id}", () => {
@@ -129,6 +130,25 @@ describe("DELETE /api/v1/jobs/{id}", () => {
     expectStatus(await call(h, "POST", "/api/v1/train", { body: request }), 202, "the job");
     await h.jobs.updateOne({ _id: request.job_id }, { $set: { status: "completed", progress: 100 } });
     expectError(await cancel(request.job_id), 409, "JOB_FINISHED", "cancelling the completed job");
+  });
+
+  for (const outcome of ["completed", "failed"] satisfies JobOutcome[]) {
+    test(`a job whose agent claimed "${outcome}" before the projection shows it: 409, no cancellation`, async () => {
+      // the race of a DELETE with the job's end: its agent claimed the outcome, its event is on the way
+      const job = await putJob(h, { status: "training", phase: "validating", progress: 95, current_epoch: 3 });
+      assert.equal(await (await openJobOutcomes(h.nc)).claim(job._id, outcome), outcome);
+      const error = expectError(await cancel(job._id), 409, "JOB_FINISHED", "cancelling a job that just ended");
+      assert.equal(error.detail, `Job already ${outcome}`);
+      assert.equal(await cancellationOf(job._id), null, "expected no cancellation request");
+      assert.equal(await failedEvent(job._id), null, "expected no event from the gateway");
+    });
+  }
+
+  test("a cancel claims the job's outcome first: a completion claimed after it finds the job cancelled", async () => {
+    const job = await putJob(h, { status: "training", phase: "training", progress: 60, current_epoch: 6 });
+    expectStatus(await cancel(job._id), 200, "cancelling a training job");
+    const agent = await openJobOutcomes(h.nc);
+    assert.equal(await agent.claim(job._id, "completed"), "cancelled", "expected the agent to learn it was cancelled");
   });
 
   test("an unknown job: 404 JOB_NOT_FOUND", async () => {

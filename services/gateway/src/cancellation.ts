@@ -9,7 +9,7 @@ export type CancelResult =
 
 export interface CancelDeps {
   store: JobStore;
-  bus: Pick<Bus, "requestCancellation" | "isCancellationRequested" | "publishJobEvent">;
+  bus: Pick<Bus, "claimOutcome" | "requestCancellation" | "isCancellationRequested" | "publishJobEvent">;
   now(): Date;
 }
 
@@ -22,6 +22,11 @@ export interface CancelDeps {
  * not atomic against a concurrent writer of the same document). A job no agent has started gets its terminal CANCELLED
  * event here; a started one gets it from its agent, with partial metrics. Both use the one
  * terminal message id, so only the first reaches the app. Cancelling twice answers the same.
+ *
+ * The cancel first claims the job's outcome (the job-outcomes bucket): a job whose agent, the
+ * dataset service or the scheduler claimed `completed` or `failed` first (its projection may
+ * not show it yet) answers 409; once `cancelled` holds, an agent finishing the job reports it
+ * cancelled rather than completed.
  */
 export async function cancelJob(deps: CancelDeps, jobId: string): Promise<CancelResult> {
   const record = await deps.store.get(jobId);
@@ -30,6 +35,8 @@ export async function cancelJob(deps: CancelDeps, jobId: string): Promise<Cancel
   if (record.status === "completed" || record.status === "failed") return { kind: "finished", status: record.status };
   if (record.status === "cancelled") return { kind: "cancelled", body };
 
+  const outcome = await deps.bus.claimOutcome(jobId, "cancelled");
+  if (outcome !== "cancelled") return { kind: "finished", status: outcome };
   if (await deps.bus.isCancellationRequested(jobId)) return { kind: "cancelled", body };
   const at = deps.now();
   await deps.bus.requestCancellation({ job_id: jobId, requested_at: at.toISOString() });

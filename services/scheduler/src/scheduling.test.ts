@@ -25,9 +25,11 @@ import {
   connectNats,
   createLogger,
   ensureStreams,
+  openJobOutcomes,
   openJobQueue,
   openKv,
   publishJson,
+  type JobOutcomes,
   type JobQueue,
   type KV,
 } from "@trainyard/runtime";
@@ -42,6 +44,7 @@ const gpu = (index: number): Slot => ({ index, device: `cuda:${index}`, name: "N
 let dir: string;
 let nats: Supervised;
 let nc: NatsConnection;
+let outcomes: JobOutcomes;
 let js: JetStreamClient;
 let agents: KV;
 let queue: JobQueue;
@@ -54,6 +57,7 @@ before(async () => {
   nats = started.process;
   nc = await connectNats(started.url, "scheduler-test");
   await ensureStreams(nc);
+  outcomes = await openJobOutcomes(nc);
   js = jetstream(nc);
   cluster = await openCluster(nc);
   queue = await openJobQueue(nc);
@@ -111,6 +115,7 @@ function deps(recorded: Recorded, overrides: Partial<SchedulingDeps> = {}): Sche
     publishEvent: async (event) => {
       recorded.events.push(event);
     },
+    outcomes,
     maxAttempts: 3,
     log,
     now: () => new Date(),

@@ -1,5 +1,4 @@
 import {
-  terminalEventId,
   type DatasetReady,
   type JobAssignment,
   type JobEvent,
@@ -9,7 +8,9 @@ import {
 } from "@trainyard/contracts";
 import {
   ack,
+  publishOutcome,
   SCHEDULER_LEADER_TTL_MS,
+  type JobOutcomes,
   type JobQueue,
   type Logger,
   type Outcome,
@@ -28,7 +29,9 @@ export interface SchedulingDeps {
   /** The artifacts object of the job's latest checkpoint (last.pt), if an agent uploaded one. */
   checkpointOf(jobId: string): Promise<string | null>;
   publishAssignment(assignment: JobAssignment): Promise<void>;
-  publishEvent(event: JobEvent, msgId: string): Promise<void>;
+  publishEvent: (event: JobEvent, msgId: string) => Promise<void>;
+  /** The job-outcomes bucket: a failure is published only if it is the job's outcome. */
+  outcomes: JobOutcomes;
   maxAttempts: number;
   log: Logger;
   now(): Date;
@@ -258,23 +261,23 @@ async function requeueLost(deps: SchedulingDeps, stored: StoredEntry): Promise<b
   if (entry.attempt >= deps.maxAttempts) {
     if (!(await deps.queue.remove(jobId, stored.revision))) return false;
     await deps.cluster.release(jobId);
-    await deps.publishEvent(
-      {
-        type: "failed",
-        job_id: jobId,
-        at: deps.now().toISOString(),
-        error: {
-          code: "UNKNOWN_ERROR",
-          message: "Training host lost",
-          details: `The job's training host stopped responding ${entry.attempt} times; the job was given up.`,
-          phase: "training",
-          epoch: null,
-        },
-        partial_metrics: null,
+    const outcome = await publishOutcome(deps.outcomes, deps.publishEvent, {
+      type: "failed",
+      job_id: jobId,
+      at: deps.now().toISOString(),
+      error: {
+        code: "UNKNOWN_ERROR",
+        message: "Training host lost",
+        details: `The job's training host stopped responding ${entry.attempt} times; the job was given up.`,
+        phase: "training",
+        epoch: null,
       },
-      terminalEventId(jobId),
+      partial_metrics: null,
+    });
+    deps.log.error(
+      { job_id: jobId, agent_id: lostAgent, attempt: entry.attempt, outcome },
+      outcome === "failed" ? "agent lost too often: job failed" : "agent lost too often after the job had ended",
     );
-    deps.log.error({ job_id: jobId, agent_id: lostAgent, attempt: entry.attempt }, "agent lost too often: job failed");
     return false;
   }
   const waiting: QueueEntry = {

@@ -3,9 +3,15 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { JobAssignment, terminalEventId, type EpochMetrics, type JobEvent } from "@trainyard/contracts";
+import {
+  JobAssignment,
+  terminalEventId,
+  type EpochMetrics,
+  type JobEvent,
+  type JobOutcome,
+} from "@trainyard/contracts";
 import { createLogger } from "@trainyard/runtime";
-import { exampleTrainRequest } from "@trainyard/stack";
+import { exampleTrainRequest, memoryJobOutcomes } from "@trainyard/stack";
 import { reportCancelled, type RunProgress } from "./job-results.js";
 import type { RunDeps } from "./training-run.js";
 
@@ -48,13 +54,15 @@ function assignment(epochs: number): JobAssignment {
   });
 }
 
-/** Runs reportCancelled with a recorded publish and upload; returns the one event and the uploads. */
-async function cancelledEvent(state: RunProgress, epochs = 3) {
+/** Runs reportCancelled with a recorded publish and upload; returns what it published and uploaded. */
+async function runReportCancelled(state: RunProgress, epochs: number, claimedFirst?: JobOutcome) {
   const job = assignment(epochs);
   const jobDir = await mkdtemp(join(scratch, "job-"));
   await writeFile(join(jobDir, "logs.txt"), "epoch 1/3 …\n");
   const published: Array<{ event: JobEvent; msgId: string }> = [];
   const uploads: string[] = [];
+  const outcomes = memoryJobOutcomes();
+  if (claimedFirst) outcomes.claimed.set(job.job_id, claimedFirst);
   const deps = {
     files: {
       datasetArchive: () => Promise.reject(new Error("not used")),
@@ -66,9 +74,17 @@ async function cancelledEvent(state: RunProgress, epochs = 3) {
     publish: async (event: JobEvent, msgId: string) => {
       published.push({ event, msgId });
     },
+    outcomes,
     now: () => new Date("2025-01-01T00:10:00.000Z"),
   } as Partial<RunDeps> as RunDeps;
   await reportCancelled(deps, job, jobDir, state, createLogger("job-results-test", "silent"));
+  return { published, uploads, job, claimed: outcomes.claimed.get(job.job_id) };
+}
+
+/** reportCancelled's one event, which must be the job's terminal CANCELLED failure. */
+async function cancelledEvent(state: RunProgress, epochs = 3) {
+  const { published, uploads, job, claimed } = await runReportCancelled(state, epochs);
+  assert.equal(claimed, "cancelled", "the job's outcome is claimed as cancelled");
   assert.equal(published.length, 1, "exactly one event");
   const { event, msgId } = published[0]!;
   assert.equal(msgId, terminalEventId(job.job_id), "the job's one terminal message id");
@@ -100,5 +116,15 @@ describe("reportCancelled (PRD 17.4)", () => {
     assert.equal(event.error.epoch, null);
     assert.equal(event.partial_metrics, null);
     assert.match(event.error.details, /before its first epoch finished/);
+  });
+
+  test("a job whose completion was claimed first: nothing is published", async () => {
+    const { published, claimed } = await runReportCancelled(
+      { phase: "validating", epoch: 3, metrics: METRICS },
+      3,
+      "completed",
+    );
+    assert.equal(claimed, "completed", "the first claim holds");
+    assert.deepEqual(published, [], "no CANCELLED after the job completed");
   });
 });

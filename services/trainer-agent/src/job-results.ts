@@ -1,6 +1,5 @@
 import { join } from "node:path";
 import {
-  terminalEventId,
   type ArtifactObjects,
   type EpochMetrics,
   type ErrorCode,
@@ -8,7 +7,7 @@ import {
   type TrainerArtifactName,
   type TrainerEvent,
 } from "@trainyard/contracts";
-import type { Logger } from "@trainyard/runtime";
+import { publishOutcome, type Logger } from "@trainyard/runtime";
 import type { RunDeps } from "./training-run.js";
 
 /** What the agent knows of a job's training so far, for a failure's phase and partial metrics. */
@@ -78,7 +77,8 @@ export async function uploadResults(
 
 /**
  * Reports a cancelled job (PRD 17.4): its trainer is already stopped; the log it wrote so far
- * is kept in the artifacts store and the failure carries the metrics of the last epoch.
+ * is kept in the artifacts store and the failure carries the metrics of the last epoch. Nothing
+ * is published if the job had already ended otherwise (its outcome was claimed first).
  */
 export async function reportCancelled(
   deps: RunDeps,
@@ -90,23 +90,21 @@ export async function reportCancelled(
   await deps.files.uploadArtifact(`${job.job_id}/logs.txt`, join(jobDir, "logs.txt")).catch((err: unknown) => {
     log.debug({ err }, "no training log to keep");
   });
-  await deps.publish(
-    {
-      type: "failed",
-      job_id: job.job_id,
-      at: deps.now().toISOString(),
-      error: {
-        code: "CANCELLED",
-        message: "Training job cancelled by the user",
-        details: cancelledDetails(state, job.model_config.epochs),
-        phase: state.phase,
-        epoch: state.epoch,
-      },
-      partial_metrics: state.metrics,
+  const outcome = await publishOutcome(deps.outcomes, deps.publish, {
+    type: "failed",
+    job_id: job.job_id,
+    at: deps.now().toISOString(),
+    error: {
+      code: "CANCELLED",
+      message: "Training job cancelled by the user",
+      details: cancelledDetails(state, job.model_config.epochs),
+      phase: state.phase,
+      epoch: state.epoch,
     },
-    terminalEventId(job.job_id),
-  );
-  log.info({ phase: state.phase, epoch: state.epoch }, "job cancelled, trainer stopped");
+    partial_metrics: state.metrics,
+  });
+  if (outcome === "cancelled") log.info({ phase: state.phase, epoch: state.epoch }, "job cancelled");
+  else log.warn({ outcome }, "job cancelled after it had already ended: nothing more reported");
 }
 
 function cancelledDetails(state: RunProgress, total: number): string {

@@ -1,21 +1,17 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
-import {
-  terminalEventId,
-  type JobAssignment,
-  type JobEvent,
-  type TrainerEvent,
-  type TrainerJob,
-} from "@trainyard/contracts";
+import { type JobAssignment, type JobEvent, type TrainerEvent, type TrainerJob } from "@trainyard/contracts";
 import {
   ack,
   ArchiveError,
   CLASSIC_SPLITS,
   extractZip,
   normalisedDataYaml,
+  publishOutcome,
   retryLater,
   type Delivery,
+  type JobOutcomes,
   type Logger,
   type Outcome,
 } from "@trainyard/runtime";
@@ -40,7 +36,9 @@ export interface RunDeps {
   placementOf(jobId: string): Promise<{ agent_id: string; attempt: number } | null>;
   /** Runs of one assignment on this host before a trainer crash (not the job's fault) fails it. */
   maxRunAttempts: number;
-  publish(event: JobEvent, msgId: string): Promise<void>;
+  publish: (event: JobEvent, msgId: string) => Promise<void>;
+  /** The job-outcomes bucket: a terminal event is published only if its outcome holds. */
+  outcomes: JobOutcomes;
   launch(launch: TrainerLaunch): TrainerRun;
   python: string;
   weightsDir: string | null;
@@ -107,22 +105,27 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
       err instanceof RunFailure
         ? err
         : new RunFailure("UNKNOWN_ERROR", "training agent error", String((err as Error).message ?? err), "training");
-    log.error({ code: failure.code, err: failure.message, details: failure.details }, "job failed");
-    await deps.publish(
-      {
-        type: "failed",
-        job_id: job.job_id,
-        at: deps.now().toISOString(),
-        error: {
-          code: failure.code,
-          message: failure.message,
-          details: failure.details,
-          phase: failure.phase,
-          epoch: state.epoch,
-        },
-        partial_metrics: state.metrics,
+    const outcome = await publishOutcome(deps.outcomes, deps.publish, {
+      type: "failed",
+      job_id: job.job_id,
+      at: deps.now().toISOString(),
+      error: {
+        code: failure.code,
+        message: failure.message,
+        details: failure.details,
+        phase: failure.phase,
+        epoch: state.epoch,
       },
-      terminalEventId(job.job_id),
+      partial_metrics: state.metrics,
+    });
+    if (outcome === "cancelled") {
+      // the app cancelled the job first (its cancellation may not have reached this agent yet)
+      await reportCancelled(deps, job, jobDir, state, log);
+      return ack;
+    }
+    log.error(
+      { code: failure.code, err: failure.message, details: failure.details, outcome },
+      outcome === "failed" ? "job failed" : "job failed after it had already ended",
     );
   } finally {
     cancel.release();
@@ -273,21 +276,25 @@ async function train(
   }
   const uploaded = await uploadResults(deps, job.job_id, terminal, artifacts, logFile);
   const finishedAt = deps.now();
-  await deps.publish(
-    {
-      type: "completed",
-      job_id: job.job_id,
-      at: finishedAt.toISOString(),
-      started_at: startedAt.toISOString(),
-      duration_seconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 100) / 10,
-      model: { name: job.model_config.name, object_name: uploaded.model, size_bytes: uploaded.modelBytes },
-      final_metrics: terminal.final_metrics,
-      artifacts: uploaded.artifacts,
-      dataset_info: job.dataset_info,
-    },
-    terminalEventId(job.job_id),
-  );
-  log.info({ duration_ms: finishedAt.getTime() - startedAt.getTime() }, "job completed");
+  const outcome = await publishOutcome(deps.outcomes, deps.publish, {
+    type: "completed",
+    job_id: job.job_id,
+    at: finishedAt.toISOString(),
+    started_at: startedAt.toISOString(),
+    duration_seconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 100) / 10,
+    model: { name: job.model_config.name, object_name: uploaded.model, size_bytes: uploaded.modelBytes },
+    final_metrics: terminal.final_metrics,
+    artifacts: uploaded.artifacts,
+    dataset_info: job.dataset_info,
+  });
+  if (outcome === "cancelled") {
+    // a DELETE answered 200 while the trainer was finishing: the job ends cancelled, as the app was told
+    await reportCancelled(deps, job, jobDir, state, log);
+    return;
+  }
+  const durationMs = finishedAt.getTime() - startedAt.getTime();
+  if (outcome === "completed") log.info({ duration_ms: durationMs }, "job completed");
+  else log.warn({ duration_ms: durationMs, outcome }, "job finished training after it had already ended");
 }
 
 function phase(job: JobAssignment, name: "preparing" | "validating", percentage: number, at: Date): JobEvent {

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DatasetReady, JobEvent, JobEventOf } from "@trainyard/contracts";
 import { createLogger, type ZipLimits } from "@trainyard/runtime";
+import { memoryJobOutcomes } from "@trainyard/stack";
 import type { DatasetStore, ValidationRecord } from "../adapters/dataset-store.js";
 import { datasetObjectName } from "../adapters/dataset-store.js";
 import type { IntakeDeps } from "../dataset-intake.js";
@@ -87,6 +88,7 @@ export async function intakeHarness(
     publishDatasetReady: async (r, msgId) => {
       ready.push({ ready: r, msgId });
     },
+    outcomes: memoryJobOutcomes(),
     isCancelled: async () => false,
     watchCancellation: () => ({ signal: new AbortController().signal, release: () => {} }),
     log: createLogger("dataset-test", "silent"),

@@ -7,10 +7,18 @@ import {
   type CallbackTarget,
   type CancellationRequest,
   type JobEvent,
+  type JobOutcome,
   type RedeliveryRequest,
   type TrainRequested,
 } from "@trainyard/contracts";
-import { openKv, openObjectStore, publishJobEvent, publishJson, type ObjectStore } from "@trainyard/runtime";
+import {
+  openJobOutcomes,
+  openKv,
+  openObjectStore,
+  publishJobEvent,
+  publishJson,
+  type ObjectStore,
+} from "@trainyard/runtime";
 import { callDependency } from "./dependency.js";
 
 /** A stored artifact, ready to stream. */
@@ -26,6 +34,8 @@ export interface Bus {
   publishTrainRequested(event: TrainRequested): Promise<void>;
   publishJobEvent(event: JobEvent, msgId: string): Promise<void>;
   requestCancellation(request: CancellationRequest): Promise<void>;
+  /** Claims the job's one outcome; resolves to the outcome that holds (see @trainyard/runtime `JobOutcomes`). */
+  claimOutcome(jobId: string, outcome: JobOutcome): Promise<JobOutcome>;
   /** True when the job's cancellation was requested (the projection may not show it yet). */
   isCancellationRequested(jobId: string): Promise<boolean>;
   /** Asks the notifier to send a logged callback again (`train.callbacks.redeliver`). */
@@ -45,6 +55,7 @@ export async function openBus(nc: NatsConnection, opts: { timeoutMs: number }): 
   const agents = await openKv(nc, Bucket.agents);
   const artifacts = await openObjectStore(nc, Bucket.artifacts);
   const cancellations = await openKv(nc, Bucket.cancellations);
+  const outcomes = await openJobOutcomes(nc);
   const call = <T>(work: () => Promise<T>) => callDependency("nats", opts.timeoutMs, work);
   return {
     saveCallbackTarget: (jobId, target) =>
@@ -62,6 +73,7 @@ export async function openBus(nc: NatsConnection, opts: { timeoutMs: number }): 
       call(async () => {
         await cancellations.put(request.job_id, JSON.stringify(request));
       }),
+    claimOutcome: (jobId, outcome) => call(() => outcomes.claim(jobId, outcome)),
     isCancellationRequested: (jobId) =>
       call(async () => {
         const entry = await cancellations.get(jobId);
