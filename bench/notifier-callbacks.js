@@ -25,6 +25,7 @@ import { connectNats, ensureStreams, openKv } from "@trainyard/runtime";
 import { repoRoot, startFerret, startNats, supervise } from "@trainyard/stack";
 
 const require = createRequire(join(repoRoot, "services/notifier/package.json"));
+const { epochEvent: testEpochEvent } = await import(join(repoRoot, "services/notifier/dist/testing/job-events.js"));
 const self = fileURLToPath(import.meta.url);
 const LATENCY_EVENTS = Number(process.env.BENCH_LATENCY_EVENTS ?? 2000);
 const JOBS = Number(process.env.BENCH_JOBS ?? 100);
@@ -40,32 +41,8 @@ function cpuMs(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks of 10 ms
 }
 
-/** A job's epoch event, as a trainer-agent publishes it. */
-function epochEvent(jobId, epoch, total) {
-  const metric = Math.round(1000 * (0.5 + epoch / (2 * total))) / 1000;
-  return {
-    type: "epoch",
-    job_id: jobId,
-    at: new Date().toISOString(),
-    epoch,
-    total_epochs: total,
-    percentage: Math.min(94, Math.max(10, (100 * epoch) / total)),
-    eta_seconds: 30 * (total - epoch),
-    metrics: {
-      current: {
-        box_loss: 0.02347,
-        cls_loss: 0.01562,
-        dfl_loss: 0.00891,
-        precision: metric,
-        recall: metric,
-        mAP50: metric,
-        "mAP50-95": metric,
-      },
-      best: { mAP50: metric, "mAP50-95": metric, epoch },
-    },
-    resources: { gpu_utilization: 87.5, memory_used_gb: 12.3, temperature_c: 72 },
-  };
-}
+/** A job's epoch event, as a trainer-agent publishes it (the notifier's test builder, stamped now). */
+const epochEvent = (jobId, epoch, total) => ({ ...testEpochEvent(jobId, epoch, total), at: new Date().toISOString() });
 
 // --- the baseline worker: `node notifier-callbacks.js --baseline <url> <loops> <posts-per-loop>`
 if (process.argv[2] === "--baseline") {
