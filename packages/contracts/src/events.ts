@@ -180,6 +180,22 @@ export function outcomeOf(event: JobEventOf<"completed" | "failed">): JobOutcome
   return event.error.code === "CANCELLED" ? "cancelled" : "failed";
 }
 
+/** A job's CANCELLED failure (PRD 17.4), as the gateway, the scheduler and agents report it. */
+export function cancelledEvent(
+  jobId: string,
+  at: Date,
+  where: Pick<JobError, "details" | "phase" | "epoch"> & { partial_metrics: EpochMetrics | null },
+): JobEventOf<"failed"> {
+  const { partial_metrics, ...error } = where;
+  return {
+    type: "failed",
+    job_id: jobId,
+    at: at.toISOString(),
+    error: { code: "CANCELLED", message: "Training job cancelled by the user", ...error },
+    partial_metrics,
+  };
+}
+
 /** Value of the callback-targets bucket: where and with what key a job's callbacks go. */
 export const CallbackTarget = z.object({
   url: z.url({ protocol: /^https?$/ }),

@@ -1,4 +1,10 @@
-import { terminalEventId, type FailurePhase, type JobCancelled, type JobRecord } from "@trainyard/contracts";
+import {
+  cancelledEvent,
+  terminalEventId,
+  type FailurePhase,
+  type JobCancelled,
+  type JobRecord,
+} from "@trainyard/contracts";
 import type { Bus } from "./adapters/bus.js";
 import type { JobStore } from "./adapters/job-store.js";
 
@@ -42,19 +48,12 @@ export async function cancelJob(deps: CancelDeps, jobId: string): Promise<Cancel
   await deps.bus.requestCancellation({ job_id: jobId, requested_at: at.toISOString() });
   if (record.status !== "training") {
     await deps.bus.publishJobEvent(
-      {
-        type: "failed",
-        job_id: jobId,
-        at: at.toISOString(),
-        error: {
-          code: "CANCELLED",
-          message: "Training job cancelled by the user",
-          details: `The job was cancelled while ${record.phase ?? record.status}; no training had started.`,
-          phase: failurePhaseOf(record),
-          epoch: null,
-        },
+      cancelledEvent(jobId, at, {
+        details: `The job was cancelled while ${record.phase ?? record.status}; no training had started.`,
+        phase: failurePhaseOf(record),
+        epoch: null,
         partial_metrics: null,
-      },
+      }),
       terminalEventId(jobId),
     );
   }

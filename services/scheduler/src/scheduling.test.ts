@@ -199,6 +199,31 @@ describe("scheduleRound (real NATS)", () => {
     assert.deepEqual(result.placed, []);
     assert.equal(await queue.get(job.job_id), null, "the cancelled job is gone from the queue");
     assert.equal((await slotHolders()).size, 0);
+    // the gateway published it already; the terminal message id makes this one a no-op then
+    assert.deepEqual(
+      recorded.events.map((e) => e.type === "failed" && [e.error.code, e.error.phase]),
+      [["CANCELLED", "cancelled"]],
+    );
+  });
+
+  test("a running job cancelled while its agent is lost gets its CANCELLED event from the scheduler", async () => {
+    await putAgent("vanishing", [gpu(0)]);
+    const job = datasetReady();
+    await enqueue(job);
+    const recorded: Recorded = { assignments: [], events: [] };
+    assert.deepEqual((await scheduleRound(deps(recorded))).placed, [job.job_id]);
+    // the DELETE came while it trained (the gateway leaves the event to the agent), then the agent died
+    assert.equal(await outcomes.claim(job.job_id, "cancelled"), "cancelled");
+    await agents.purge("vanishing");
+    const cancelled = deps(recorded, { isCancelled: async (id) => id === job.job_id });
+    assert.deepEqual((await scheduleRound(cancelled)).requeued, [job.job_id], "the lost job goes back first");
+    await scheduleRound(cancelled);
+    assert.equal(await queue.get(job.job_id), null, "then leaves the queue, never placed again");
+    const failed = recorded.events.filter((e) => e.type === "failed");
+    assert.equal(failed.length, 1, "one terminal event");
+    assert.ok(failed[0]?.type === "failed");
+    assert.equal(failed[0].error.code, "CANCELLED");
+    assert.equal(failed[0].error.phase, "training", "it had started training");
   });
 
   test("a job whose agent is lost goes back to the queue and resumes from its checkpoint elsewhere", async () => {

@@ -1,4 +1,5 @@
 import {
+  cancelledEvent,
   type DatasetReady,
   type JobAssignment,
   type JobEvent,
@@ -137,7 +138,7 @@ export async function scheduleRound(deps: SchedulingDeps, opts: RoundOptions = {
     }
     if (freeSlots === 0 && !sweep) break;
     if (await deps.isCancelled(entry.job.job_id)) {
-      await deps.queue.remove(entry.job.job_id, stored.revision);
+      if (await deps.queue.remove(entry.job.job_id, stored.revision)) await reportCancelled(deps, entry);
       deps.log.info({ job_id: entry.job.job_id }, "cancelled job left the queue");
       continue;
     }
@@ -253,6 +254,28 @@ async function announce(deps: SchedulingDeps, entry: QueueEntry): Promise<void> 
   );
 }
 
+/**
+ * The CANCELLED event of a cancelled job leaving the queue. The gateway publishes it for a job
+ * no agent had started and the agent for a running one; a job whose agent was lost after it
+ * started has neither, so the scheduler publishes it too (the one terminal message id makes it
+ * a no-op where one was published).
+ */
+async function reportCancelled(deps: SchedulingDeps, entry: QueueEntry): Promise<void> {
+  const ran = entry.attempt > 1;
+  await publishOutcome(
+    deps.outcomes,
+    deps.publishEvent,
+    cancelledEvent(entry.job.job_id, deps.now(), {
+      details: ran
+        ? "The job was cancelled after its training host stopped responding; it had not finished."
+        : "The job was cancelled while it waited for a training slot.",
+      phase: ran ? "training" : "cancelled",
+      epoch: null,
+      partial_metrics: null,
+    }),
+  );
+}
+
 /** A placed job whose agent stopped heartbeating: back to waiting, or failed after too many runs. */
 async function requeueLost(deps: SchedulingDeps, stored: StoredEntry): Promise<boolean> {
   const { entry } = stored;
@@ -274,6 +297,8 @@ async function requeueLost(deps: SchedulingDeps, stored: StoredEntry): Promise<b
       },
       partial_metrics: null,
     });
+    // cancelled while its agent was gone: nobody else is left to say so
+    if (outcome === "cancelled") await reportCancelled(deps, entry);
     deps.log.error(
       { job_id: jobId, agent_id: lostAgent, attempt: entry.attempt, outcome },
       outcome === "failed" ? "agent lost too often: job failed" : "agent lost too often after the job had ended",

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import {
+  cancelledEvent,
   type ArtifactObjects,
   type EpochMetrics,
   type ErrorCode,
@@ -90,19 +91,16 @@ export async function reportCancelled(
   await deps.files.uploadArtifact(`${job.job_id}/logs.txt`, join(jobDir, "logs.txt")).catch((err: unknown) => {
     log.debug({ err }, "no training log to keep");
   });
-  const outcome = await publishOutcome(deps.outcomes, deps.publish, {
-    type: "failed",
-    job_id: job.job_id,
-    at: deps.now().toISOString(),
-    error: {
-      code: "CANCELLED",
-      message: "Training job cancelled by the user",
+  const outcome = await publishOutcome(
+    deps.outcomes,
+    deps.publish,
+    cancelledEvent(job.job_id, deps.now(), {
       details: cancelledDetails(state, job.model_config.epochs),
       phase: state.phase,
       epoch: state.epoch,
-    },
-    partial_metrics: state.metrics,
-  });
+      partial_metrics: state.metrics,
+    }),
+  );
   if (outcome === "cancelled") log.info({ phase: state.phase, epoch: state.epoch }, "job cancelled");
   else log.warn({ outcome }, "job cancelled after it had already ended: nothing more reported");
 }
