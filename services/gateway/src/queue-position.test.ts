@@ -9,29 +9,28 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { JobList, JobView, type JobStatus } from "@trainyard/contracts";
 import { DependencyError } from "./adapters/dependency.js";
 import {
+  FIXED_NOW,
+  TYPICAL_JOB_SECONDS,
+  at,
   call,
-  clearAgents,
+  clearJobsAndAgents,
   clearQueue,
+  cpuSlots,
   expectStatus,
   putAgent,
   putJob,
   putQueueEntry,
   startAppSharing,
-  startHarness,
+  startFixedClockHarness,
   waitFor,
   type Harness,
 } from "./testing/harness.js";
-
-const NOW = new Date("2025-01-20T10:00:00.000Z");
-const TYPICAL = 1800;
-const at = (seconds: number) => new Date(NOW.getTime() + seconds * 1000).toISOString();
-const cpuSlots = (n: number) => Array.from({ length: n }, (_, index) => ({ index, device: "cpu", name: "CPU" }));
 
 describe("queue positions and start estimates from the scheduler's queue", () => {
   let h: Harness;
 
   before(async () => {
-    h = await startHarness({ now: () => NOW, typicalJobSeconds: TYPICAL });
+    h = await startFixedClockHarness();
   });
 
   after(async () => {
@@ -39,8 +38,7 @@ describe("queue positions and start estimates from the scheduler's queue", () =>
   });
 
   beforeEach(async () => {
-    await h.jobs.deleteMany({});
-    await clearAgents(h);
+    await clearJobsAndAgents(h);
     await clearQueue(h);
     await waitFor("the watched queue to empty", () =>
       Promise.resolve(h.queue.snapshot().waiting.length === 0 && h.queue.snapshot().placed.size === 0),
@@ -48,8 +46,10 @@ describe("queue positions and start estimates from the scheduler's queue", () =>
   });
 
   /** A projected job in `status`, created `minute` minutes after the first. */
-  const job = async (status: JobStatus, minute: number, changes: { eta_seconds?: number } = {}) =>
-    (await putJob(h, { status, created_at: new Date(NOW.getTime() - 3600_000 + minute * 60_000), ...changes }))._id;
+  const job = async (status: JobStatus, minute: number, changes: { eta_seconds?: number } = {}) => {
+    const created_at = new Date(FIXED_NOW.getTime() - 3600_000 + minute * 60_000);
+    return (await putJob(h, { status, created_at, ...changes }))._id;
+  };
 
   /** Waits until this gateway's watch of the queue shows `waiting` in this order. */
   const untilWaiting = (waiting: string[]) =>
@@ -84,10 +84,13 @@ describe("queue positions and start estimates from the scheduler's queue", () =>
     assert.deepEqual(await place(urgent), { queue_position: 1, estimated_start_time: at(600) }, "after the ETA");
     assert.deepEqual(
       await place(createdSecond),
-      { queue_position: 2, estimated_start_time: at(600 + TYPICAL) },
+      { queue_position: 2, estimated_start_time: at(600 + TYPICAL_JOB_SECONDS) },
       "expected the job whose dataset was ready first to come before the older one",
     );
-    assert.deepEqual(await place(createdFirst), { queue_position: 3, estimated_start_time: at(600 + 2 * TYPICAL) });
+    assert.deepEqual(await place(createdFirst), {
+      queue_position: 3,
+      estimated_start_time: at(600 + 2 * TYPICAL_JOB_SECONDS),
+    });
     const training = await view(running);
     assert.ok(
       !("queue_position" in training) && !("estimated_start_time" in training),
@@ -121,7 +124,7 @@ describe("queue positions and start estimates from the scheduler's queue", () =>
     assert.deepEqual(await place(assigned), { queue_position: null, estimated_start_time: at(0) });
     assert.deepEqual(
       await place(next),
-      { queue_position: 1, estimated_start_time: at(TYPICAL) },
+      { queue_position: 1, estimated_start_time: at(TYPICAL_JOB_SECONDS) },
       "expected the assigned job to count as a whole job on the only slot",
     );
   });
@@ -172,7 +175,7 @@ describe("queue positions and start estimates from the scheduler's queue", () =>
     await putQueueEntry(h, queued, 1);
     await untilWaiting([queued]);
     const failing = await startAppSharing(h, {
-      now: () => NOW,
+      now: () => FIXED_NOW,
       bus: { ...h.bus, liveAgents: () => Promise.reject(new DependencyError("nats", new Error("down"))) },
     });
     try {

@@ -6,26 +6,26 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { TrainAccepted, type JobStatus } from "@trainyard/contracts";
 import {
+  FIXED_NOW,
+  TYPICAL_JOB_SECONDS,
+  at,
   call,
-  clearAgents,
+  clearJobsAndAgents,
+  cpuSlots,
   expectStatus,
   newRequest,
   putAgent,
   putJob,
+  startFixedClockHarness,
   startHarness,
   type Harness,
 } from "./testing/harness.js";
-
-const NOW = new Date("2025-01-20T10:00:00.000Z");
-const TYPICAL = 1800;
-const at = (seconds: number) => new Date(NOW.getTime() + seconds * 1000).toISOString();
-const cpuSlots = (n: number) => Array.from({ length: n }, (_, index) => ({ index, device: "cpu", name: "CPU" }));
 
 describe("estimated_start_time from the real queue", () => {
   let h: Harness;
 
   before(async () => {
-    h = await startHarness({ now: () => NOW, typicalJobSeconds: TYPICAL });
+    h = await startFixedClockHarness();
   });
 
   after(async () => {
@@ -33,8 +33,7 @@ describe("estimated_start_time from the real queue", () => {
   });
 
   beforeEach(async () => {
-    await h.jobs.deleteMany({});
-    await clearAgents(h);
+    await clearJobsAndAgents(h);
   });
 
   async function submit(): Promise<string> {
@@ -52,13 +51,13 @@ describe("estimated_start_time from the real queue", () => {
     await putAgent(h, { agent_id: "a", slots: cpuSlots(1) });
     await putJob(h, { status: "training", eta_seconds: 600 });
     assert.equal(await submit(), at(600), "expected the first job to wait for the running job's ETA");
-    assert.equal(await submit(), at(600 + TYPICAL), "expected the second to wait for the first, too");
+    assert.equal(await submit(), at(600 + TYPICAL_JOB_SECONDS), "expected the second to wait for the first, too");
   });
 
   test("the typical job is the mean of recently completed jobs' durations", async () => {
     await putAgent(h, { agent_id: "a", slots: cpuSlots(1) });
-    await putJob(h, { status: "completed", duration_seconds: 100, finished_at: NOW });
-    await putJob(h, { status: "completed", duration_seconds: 300, finished_at: NOW });
+    await putJob(h, { status: "completed", duration_seconds: 100, finished_at: FIXED_NOW });
+    await putJob(h, { status: "completed", duration_seconds: 300, finished_at: FIXED_NOW });
     await putJob(h, { status: "training", eta_seconds: 50 });
     await submit();
     assert.equal(await submit(), at(50 + 200), "expected the job ahead to take the mean of 100 s and 300 s");

@@ -139,6 +139,18 @@ export async function startHarness(
   };
 }
 
+/** The clock of a fixed-clock harness: start estimates are times after this instant. */
+export const FIXED_NOW = new Date("2025-01-20T10:00:00.000Z");
+/** The typical job length of a fixed-clock harness, in seconds. */
+export const TYPICAL_JOB_SECONDS = 1800;
+/** `seconds` after FIXED_NOW, written as the API writes a time. */
+export const at = (seconds: number): string => new Date(FIXED_NOW.getTime() + seconds * 1000).toISOString();
+
+/** The harness with its clock stopped at FIXED_NOW and TYPICAL_JOB_SECONDS as the typical job, for start estimates. */
+export function startFixedClockHarness(): Promise<Harness> {
+  return startHarness({ now: () => FIXED_NOW, typicalJobSeconds: TYPICAL_JOB_SECONDS });
+}
+
 /** Another gateway app over the same servers (other settings, or a failing bus). */
 export async function startAppSharing(
   h: Harness,
@@ -256,6 +268,10 @@ export async function putJob(h: Harness, changes: Partial<JobRecord> & { created
   return record;
 }
 
+/** The slots of a heartbeat from an agent with `n` CPU slots. */
+export const cpuSlots = (n: number): AgentHeartbeat["slots"] =>
+  Array.from({ length: n }, (_, index) => ({ index, device: "cpu", name: "CPU" }));
+
 /** Writes a heartbeat into the agents bucket, as a live trainer-agent does. */
 export async function putAgent(
   h: Harness,
@@ -292,6 +308,12 @@ export async function putQueueEntry(
 /** Empties the scheduler's queue bucket. */
 export async function clearQueue(h: Harness): Promise<void> {
   for await (const key of await h.queueKv.keys()) await h.queueKv.purge(key);
+}
+
+/** Empties the projection and removes every agent heartbeat: no jobs, no slots. */
+export async function clearJobsAndAgents(h: Harness): Promise<void> {
+  await h.jobs.deleteMany({});
+  await clearAgents(h);
 }
 
 /** Removes every agent heartbeat. */
