@@ -76,7 +76,7 @@ function inflateInMemory(entry: CentralEntry, compressed: Buffer): Buffer {
       throw inflateFailure(entry, err);
     }
   }
-  verify(entry, content.length, crc32(content));
+  verify(entry, content.length, zlib.crc32(content));
   return content;
 }
 
@@ -88,7 +88,7 @@ async function inflateStreamed(walk: EntryWalk, entry: CentralEntry, where: Entr
       inflated += chunk.length;
       // stop inflating the moment an entry outgrows the size that passed the checks
       if (inflated > entry.uncompressedSize) return callback(outgrown(entry));
-      crc = crc32(chunk, crc);
+      crc = zlib.crc32(chunk, crc);
       callback(null, chunk);
     },
   });
@@ -183,22 +183,4 @@ class BatchReader {
   private read(start: number, length: number): Promise<Buffer> {
     return readExactly(this.fh, start, Math.min(Math.max(length, BATCH_BYTES), this.end - start));
   }
-}
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** zlib.crc32 where Node.js has it (20.15+), a table otherwise. */
-function crc32(data: Buffer, value = 0): number {
-  if (typeof zlib.crc32 === "function") return zlib.crc32(data, value);
-  let crc = ~value >>> 0;
-  for (const byte of data) crc = (CRC_TABLE[(crc ^ byte) & 0xff] ?? 0) ^ (crc >>> 8);
-  return ~crc >>> 0;
 }
