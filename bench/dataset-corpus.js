@@ -60,29 +60,33 @@ const stream = createWriteStream(out);
 const central = [];
 let offset = 0;
 
+/**
+ * The 26 bytes a local header and its central directory record share, from "version needed" to
+ * "extra field length" (APPNOTE 4.3.7, 4.3.12): version 2.0, UTF-8 name, deflated, dated 1980-01-01.
+ */
+function entryFields(entry, nameLength) {
+  const fields = Buffer.alloc(26);
+  fields.writeUInt16LE(20, 0);
+  fields.writeUInt16LE(0x0800, 2);
+  fields.writeUInt16LE(8, 4);
+  fields.writeUInt16LE(0x21, 8);
+  fields.writeUInt32LE(entry.crc, 10);
+  fields.writeUInt32LE(entry.data.length, 14);
+  fields.writeUInt32LE(entry.size, 18);
+  fields.writeUInt16LE(nameLength, 22);
+  return fields;
+}
+
 async function add(name, entry) {
   const nameBytes = Buffer.from(name);
+  const fields = entryFields(entry, nameBytes.length);
   const local = Buffer.alloc(30);
   local.writeUInt32LE(0x04034b50, 0);
-  local.writeUInt16LE(20, 4);
-  local.writeUInt16LE(0x0800, 6);
-  local.writeUInt16LE(8, 8);
-  local.writeUInt16LE(0x21, 12);
-  local.writeUInt32LE(entry.crc, 14);
-  local.writeUInt32LE(entry.data.length, 18);
-  local.writeUInt32LE(entry.size, 22);
-  local.writeUInt16LE(nameBytes.length, 26);
+  fields.copy(local, 4);
   const record = Buffer.alloc(46);
   record.writeUInt32LE(0x02014b50, 0);
   record.writeUInt16LE((3 << 8) | 20, 4);
-  record.writeUInt16LE(20, 6);
-  record.writeUInt16LE(0x0800, 8);
-  record.writeUInt16LE(8, 10);
-  record.writeUInt16LE(0x21, 14);
-  record.writeUInt32LE(entry.crc, 16);
-  record.writeUInt32LE(entry.data.length, 20);
-  record.writeUInt32LE(entry.size, 24);
-  record.writeUInt16LE(nameBytes.length, 28);
+  fields.copy(record, 6);
   record.writeUInt32LE((0o100644 << 16) >>> 0, 38);
   record.writeUInt32LE(offset, 42);
   central.push(record, nameBytes);
