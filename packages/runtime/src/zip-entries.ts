@@ -47,6 +47,7 @@ export async function walkEntries(walk: EntryWalk, sink: EntrySink): Promise<num
   const reader = new BatchReader(walk.fh, walk.directoryOffset);
   let inflated = 0;
   for (const { file, where } of files) {
+    walk.signal.throwIfAborted();
     const { entry, segments } = file;
     const path = segments.join("/");
     if (entry.compressedSize <= IN_MEMORY_COMPRESSED && entry.uncompressedSize <= IN_MEMORY_INFLATED) {

@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { crc32, deflateRawSync } from "node:zlib";
 import { buildZip, type ZipEntry } from "@trainyard/stack";
-import { ArchiveError, entrySegments, entryTarget, extractZip, type ZipLimits } from "./zip-guard.js";
+import { ArchiveError, entrySegments, entryTarget, extractZip, inspectZip, type ZipLimits } from "./zip-guard.js";
 
 /**
  * A one-entry archive whose data is deflated: buildZip stores, so its method, CRC and size
@@ -236,5 +236,29 @@ describe("extractZip", () => {
     const err = await rejectsWith(extractZip(zip, dest), "DATASET_INVALID", "a case-folded duplicate");
     assert.match(err.message, /"Data\.YAML" and "data\.yaml", which name the same path/);
     assert.equal(existsSync(dest), false);
+  });
+});
+
+describe("inspectZip", () => {
+  test("stops before the next entry once its signal aborts, rejecting with the signal's reason", async () => {
+    const entries = Array.from({ length: 20 }, (_, i) => ({ name: `images/${i}.txt`, data: `entry ${i}` }));
+    const { zip } = await caseWith(entries);
+    const cancel = new AbortController();
+    const reason = new Error("the job was cancelled");
+    const seen: string[] = [];
+    await assert.rejects(
+      inspectZip(zip, undefined, {
+        signal: cancel.signal,
+        onFile: (path) => {
+          seen.push(path);
+          if (seen.length === 3) cancel.abort(reason);
+        },
+      }),
+      (err) => err === reason,
+    );
+    assert.deepEqual(seen, ["images/0.txt", "images/1.txt", "images/2.txt"], "no entry after the abort");
+
+    const whole = await inspectZip(zip, undefined, { signal: new AbortController().signal });
+    assert.equal(whole.files.length, 20, "a signal that never aborts changes nothing");
   });
 });

@@ -33,6 +33,8 @@ export interface InspectOptions {
    * memory (up to 2 MiB) or the first `keep(path)` bytes of a larger one (`complete` says which).
    */
   onFile?: (path: string, content: Buffer, complete: boolean) => void;
+  /** Stops the inspection before the next entry (or during a streamed one), rejecting with its reason. */
+  signal?: AbortSignal;
 }
 
 /** Writes in flight at once during extraction, and the content they may hold in memory together. */
@@ -52,7 +54,7 @@ export async function extractZip(
   dest: string,
   limits: ZipLimits = DEFAULT_ZIP_LIMITS,
 ): Promise<ExtractedArchive> {
-  return withArchive(zipPath, limits, async (walk) => {
+  return withArchive(zipPath, limits, undefined, async (walk) => {
     const root = resolve(dest);
     await mkdir(dirname(root), { recursive: true });
     // a fresh folder: nothing in it can be a link planted earlier
@@ -92,7 +94,7 @@ export async function inspectZip(
   limits: ZipLimits = DEFAULT_ZIP_LIMITS,
   options: InspectOptions = {},
 ): Promise<InspectedArchive> {
-  return withArchive(zipPath, limits, async (walk) => {
+  return withArchive(zipPath, limits, options.signal, async (walk) => {
     const heads = new Map<string, Buffer[]>();
     const sink: EntrySink = {
       whole: async (_file, path, content) => options.onFile?.(path, content, true),
@@ -126,6 +128,7 @@ interface OpenedArchive {
 async function withArchive<T>(
   zipPath: string,
   limits: ZipLimits,
+  stop: AbortSignal | undefined,
   use: (walk: OpenedArchive) => Promise<T>,
 ): Promise<T> {
   let fh: FileHandle;
@@ -149,7 +152,7 @@ async function withArchive<T>(
       limits,
       directoryOffset: location.offset,
       abort,
-      signal: abort.signal,
+      signal: stop ? AbortSignal.any([abort.signal, stop]) : abort.signal,
     });
   } finally {
     await fh.close();

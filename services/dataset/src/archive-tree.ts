@@ -22,9 +22,10 @@ export class ArchiveTree implements DatasetTree {
   private childrenOf: Map<string, Map<string, EntryKind>> | null = null;
 
   /** Inspects `zipFile`; throws the zip guard's ArchiveError when it is refused. */
-  static async inspect(zipFile: string, limits?: ZipLimits): Promise<ArchiveTree> {
+  static async inspect(zipFile: string, limits?: ZipLimits, signal?: AbortSignal): Promise<ArchiveTree> {
     const tree = new ArchiveTree();
     const inspected = await inspectZip(zipFile, limits, {
+      ...(signal ? { signal } : {}),
       keep: (path) => {
         const extension = extname(path).toLowerCase();
         if (IMAGE_EXTENSIONS.has(extension)) return IMAGE_HEAD_BYTES;

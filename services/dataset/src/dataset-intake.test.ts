@@ -114,6 +114,21 @@ describe("intakeDataset", () => {
     assert.match(failureOf(h).message, /^Missing images\/test in dataset/);
   });
 
+  it("a cancel that lands before the archive is inspected stops the inspection: nothing stored, nothing published", async () => {
+    const cancel = new AbortController();
+    const h = await intakeHarness(scratch, datasetZip(sampleDataset(), "dataset"), {
+      // the recorded download ignores the signal, so the cancel takes effect at the inspection
+      overrides: { watchCancellation: () => ({ signal: cancel.signal, release: () => {} }) },
+    });
+    cancel.abort();
+    assert.deepEqual(await intakeDataset(trainRequested(URL_WITH_TOKEN), firstDelivery, h.deps), { kind: "ack" });
+    assert.equal(h.calls.inspect, 1, "the inspection was started");
+    assert.equal(h.calls.validate, 0, "and stopped before validation");
+    assert.equal(h.store.records.size, 0, "nothing was stored");
+    assert.equal(h.events.filter((e) => e.event.type === "failed").length, 0, "the gateway reports the cancellation");
+    assert.equal(h.ready.length, 0, "the job never reaches the scheduler");
+  });
+
   it("publishes no failure for a job whose cancel claimed its outcome first (the gateway reported CANCELLED)", async () => {
     const outcomes = memoryJobOutcomes();
     const request = trainRequested(URL_WITH_TOKEN);

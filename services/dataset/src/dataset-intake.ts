@@ -41,9 +41,10 @@ export interface IntakeDeps {
   ): Promise<DownloadedArchive>;
   /**
    * Checks the archive with the zip guard without extracting it (agents extract it on their own
-   * hosts) and returns what validation reads; an ArchiveError says corrupted or invalid.
+   * hosts) and returns what validation reads; an ArchiveError says corrupted or invalid. Stops
+   * between entries once `signal` aborts (the job was cancelled), rejecting with its reason.
    */
-  inspect(zipFile: string): Promise<DatasetTree>;
+  inspect(zipFile: string, signal: AbortSignal): Promise<DatasetTree>;
   validate(tree: DatasetTree, options: ValidationOptions): Promise<ValidatedDataset>;
   /** Accept what Ultralytics would only warn about, as warnings (DATASET_LENIENT_VALIDATION). */
   lenient: boolean;
@@ -120,7 +121,7 @@ async function fetchAndValidate(
     if (record) {
       log.info({ sha256: archive.sha256 }, "archive validated before: not inspected again");
     } else {
-      const tree = await inspectArchive(deps, zipFile);
+      const tree = await inspectArchive(deps, zipFile, cancelled);
       const validated = await deps.validate(tree, {
         ...(request.dataset.expected_structure ? { expectedStructure: request.dataset.expected_structure } : {}),
         lenient: deps.lenient,
@@ -172,7 +173,7 @@ async function fetchAndValidate(
     await progress.settled();
     // the gateway already sent the job's terminal CANCELLED: nothing to report, nothing to retry
     if (cancelled.aborted) {
-      log.info({ reason: (err as Error).message }, "job cancelled during its intake: download stopped");
+      log.info({ reason: (err as Error).message }, "job cancelled during its intake: download or inspection stopped");
       return ack;
     }
     if (!(err instanceof DatasetError)) throw err;
@@ -226,9 +227,9 @@ function progressPublisher(request: TrainRequested, deps: IntakeDeps, now: () =>
   return { onBytes: downloadProgress(publish), settled: () => chain };
 }
 
-async function inspectArchive(deps: IntakeDeps, zipFile: string): Promise<DatasetTree> {
+async function inspectArchive(deps: IntakeDeps, zipFile: string, cancelled: AbortSignal): Promise<DatasetTree> {
   try {
-    return await deps.inspect(zipFile);
+    return await deps.inspect(zipFile, cancelled);
   } catch (err) {
     if (err instanceof ArchiveError) throw new DatasetError(err.code, err.message, archiveDetails(err));
     throw err;

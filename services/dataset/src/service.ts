@@ -80,7 +80,7 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
             onProgress,
             signal: AbortSignal.any([stopping.signal, cancelled]),
           }),
-        inspect: (zipFile) => ArchiveTree.inspect(zipFile, limits),
+        inspect: (zipFile, signal) => ArchiveTree.inspect(zipFile, limits, AbortSignal.any([stopping.signal, signal])),
         validate: validateYoloDataset,
         lenient: env.DATASET_LENIENT_VALIDATION,
         store,

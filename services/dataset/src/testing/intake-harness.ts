@@ -72,9 +72,9 @@ export async function intakeHarness(
       onProgress(bytes.length, bytes.length);
       return { bytes: bytes.length, sha256: createHash("sha256").update(bytes).digest("hex") };
     },
-    inspect: (zipFile) => {
+    inspect: (zipFile, signal) => {
       calls.inspect++;
-      return ArchiveTree.inspect(zipFile, options.limits);
+      return ArchiveTree.inspect(zipFile, options.limits, signal);
     },
     validate: (tree, opts) => {
       calls.validate++;
