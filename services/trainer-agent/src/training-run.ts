@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
-import { type JobAssignment, type JobEvent, type TrainerEvent, type TrainerJob } from "@trainyard/contracts";
+import type { JobAssignment, JobEvent, TrainerEvent, TrainerJob } from "@trainyard/contracts";
 import {
   ack,
   ArchiveError,
