@@ -5,26 +5,14 @@
  * Screenshots of the pages are written to .run/screenshots/.
  */
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
-import { createWriteStream, mkdirSync } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { TrainRequest } from "@trainyard/contracts";
-import {
-  exampleTrainRequest,
-  freePort,
-  makeSyntheticDataset,
-  repoRoot,
-  serveFiles,
-  startCallbackReceiver,
-  startStack,
-  type CallbackReceiver,
-  type FileServer,
-  type Stack,
-} from "@trainyard/stack";
+import { freePort, repoRoot } from "@trainyard/stack";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { startE2eRun, type E2eRun } from "./support.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 /** Where the test run writes its screenshots (ignored by git). */
@@ -34,24 +22,17 @@ const EPOCHS = 40;
 const TRAINING_TIMEOUT_MS = 10 * 60_000;
 const UI_TIMEOUT_MS = 60_000;
 
-let dir: string;
-let stack: Stack;
-let files: FileServer;
-let receiver: CallbackReceiver;
+let run: E2eRun;
 let browser: Browser;
 let page: Page;
 let dashboardEnv: Record<string, string>;
-let sink: (name: string, line: string) => void;
 const token = randomBytes(18).toString("base64url");
 const appTemplate = "https://app.example/training/{job_id}";
 let first: TrainRequest;
 let second: TrainRequest;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "trainyard-browser-"));
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
-  const log = createWriteStream(join(dir, "stack.log"));
-  sink = (name, line) => log.write(`${name} | ${line}\n`);
   const gatewayPort = await freePort();
   const apiSecret = randomBytes(24).toString("base64url");
   // What the dashboard needs besides the stack's defaults; kept to start it again with the same.
@@ -62,51 +43,27 @@ before(async () => {
     DOWNLOAD_URL_SECRET: randomBytes(24).toString("base64url"),
     DASHBOARD_APP_URL_TEMPLATE: appTemplate,
   };
-  stack = await startStack({
-    runDir: join(dir, "stack"),
-    sink,
-    gatewayPort,
-    apiSecret,
-    env: dashboardEnv,
+  run = await startE2eRun({
+    name: "browser",
+    stack: { gatewayPort, apiSecret, env: dashboardEnv },
+    datasets: { "shapes.zip": { train: 8, val: 4, size: 64, seed: 3 } },
   });
-  await makeSyntheticDataset({ out: join(dir, "shapes.zip"), train: 8, val: 4, size: 64, seed: 3 });
-  files = await serveFiles(dir);
-  const secret = `sk_test_${randomBytes(12).toString("hex")}`;
-  receiver = await startCallbackReceiver(secret);
-  const request = (name: string, epochs: number) => {
-    const base = exampleTrainRequest({
-      datasetUrl: files.urlOf("shapes.zip"),
-      callbackUrl: receiver.url,
-      callbackSecret: secret,
-      epochs,
-      imageSize: 64,
-      batchSize: 4,
-    });
-    return { ...base, job_id: randomUUID(), model_config: { ...base.model_config, name } };
-  };
-  first = request("shapes-detector-v1", EPOCHS);
-  second = request("shapes-detector-v2", 200);
+  first = run.job(EPOCHS, { name: "shapes-detector-v1" });
+  second = run.job(200, { name: "shapes-detector-v2" });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
   page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
   page.setDefaultTimeout(UI_TIMEOUT_MS);
   page.on("console", (message) => {
     if (message.type() === "error") console.log(`browser console: ${message.text()}`);
   });
-  console.log(`stack logs: ${join(dir, "stack.log")}`);
   console.log(`screenshots: ${SCREENSHOT_DIR}`);
 });
 
 after(async () => {
   await browser?.close();
-  await receiver?.close();
-  await files?.close();
-  await stack?.stop();
+  await run?.close();
 });
 
-const submit = async (request: TrainRequest) => {
-  const res = await stack.api("/api/v1/train", { method: "POST", body: JSON.stringify(request) });
-  assert.equal(res.status, 202, await res.text());
-};
 const shoot = async (name: string) => {
   const path = join(SCREENSHOT_DIR, name);
   await page.screenshot({ path, fullPage: true });
@@ -136,7 +93,7 @@ test(
   "the operator logs in with the token; the overview shows health, counts and the GPU host",
   { timeout: 120_000 },
   async () => {
-    await page.goto(stack.dashboardUrl);
+    await page.goto(run.stack.dashboardUrl);
     await page.locator("#token").fill("not-the-token");
     await page.getByRole("button", { name: "Log in" }).click();
     await page.getByTestId("login-error").waitFor();
@@ -148,7 +105,7 @@ test(
     assert.equal(await page.getByTestId("count-active").textContent(), "0");
     const html = await page.content();
     assert.ok(
-      !html.includes(stack.apiSecret) && !html.includes(dashboardEnv.DOWNLOAD_URL_SECRET!),
+      !html.includes(run.stack.apiSecret) && !html.includes(dashboardEnv.DOWNLOAD_URL_SECRET!),
       "no secret in the page",
     );
   },
@@ -159,7 +116,7 @@ test(
   { timeout: 300_000 },
   async () => {
     await page.evaluate(`${MARK} = true`);
-    await submit(first);
+    await run.submit(first);
     const card = `[data-testid="active-job"][data-job-id="${first.job_id}"]`;
     const bar = `${card} [role="progressbar"]`;
     await page.locator(bar).waitFor({ timeout: TRAINING_TIMEOUT_MS });
@@ -168,7 +125,7 @@ test(
     await advancesPast(bar, "aria-valuenow", progress);
     assert.match((await page.locator(card).textContent()) ?? "", /Epoch \d+\/40/);
 
-    await submit(second);
+    await run.submit(second);
     const queued = page.locator(`[data-testid="queued-job"][data-job-id="${second.job_id}"]`);
     await queued.waitFor();
     assert.match((await queued.textContent()) ?? "", /#1/);
@@ -193,7 +150,7 @@ test(
     assert.match((await page.getByTestId("job-config").textContent()) ?? "", /64px/);
 
     const seenBefore = await numberAt(chart, "data-points");
-    await stack.restart("dashboard", {
+    await run.stack.restart("dashboard", {
       // the page notices the outage before the service is back
       duringOutage: () => page.locator('[data-testid="connection"]:not([data-state="open"])').waitFor(),
     });
@@ -210,7 +167,7 @@ test(
 
     // downloads are signed gateway links minted by the dashboard; plots load from them
     const href = async (testid: string) =>
-      new URL((await page.getByTestId(testid).getAttribute("href")) ?? "", stack.dashboardUrl).toString();
+      new URL((await page.getByTestId(testid).getAttribute("href")) ?? "", run.stack.dashboardUrl).toString();
     const model = await page.request.get(await href("download-model"));
     assert.equal(model.status(), 200, "the model downloads");
     assert.ok((await model.body()).length > 100_000, "a real weights file");
@@ -220,7 +177,7 @@ test(
     assert.ok((await images.count()) >= 1, "at least one result plot");
     for (let i = 0; i < (await images.count()); i++) {
       const src = (await images.nth(i).getAttribute("src")) ?? "";
-      const plot = await page.request.get(new URL(src, stack.dashboardUrl).toString());
+      const plot = await page.request.get(new URL(src, run.stack.dashboardUrl).toString());
       assert.equal(plot.status(), 200, `${src} answers ${plot.status()} from ${plot.url()}`);
       assert.equal(plot.headers()["content-type"], "image/png");
     }
@@ -258,7 +215,7 @@ test("the cancel button, once confirmed, cancels a training job", { timeout: 300
   await page.locator('[data-testid="job-detail"] [data-testid="job-status"]', { hasText: "Cancelled" }).waitFor();
   await page.getByTestId("job-error").filter({ hasText: "CANCELLED" }).waitFor({ timeout: TRAINING_TIMEOUT_MS });
 
-  const res = await stack.api(`/api/v1/jobs/${second.job_id}`);
+  const res = await run.stack.api(`/api/v1/jobs/${second.job_id}`);
   assert.equal(((await res.json()) as { status: string }).status, "cancelled");
   await shoot("job-cancelled.png");
 });

@@ -6,10 +6,6 @@
  * no other; an agent stopped with SIGTERM hands its job back, which resumes on the other.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { createWriteStream, readdirSync, readFileSync } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
@@ -20,84 +16,46 @@ import {
   type TrainRequest,
 } from "@trainyard/contracts";
 import { connectNats, openJobOutcomes } from "@trainyard/runtime";
-import {
-  exampleTrainRequest,
-  makeSyntheticDataset,
-  serveFiles,
-  startCallbackReceiver,
-  startStack,
-  type CallbackReceiver,
-  type FileServer,
-  type Stack,
-  type Supervised,
-} from "@trainyard/stack";
+import { serveFiles, type FileServer } from "@trainyard/stack";
+import { processesWhose, startE2eRun, until, type E2eRun } from "./support.js";
 
 const TRAINING_TIMEOUT_MS = 5 * 60_000;
 /** The throttled server's rate: the small dataset takes half a minute to arrive. */
 const SLOW_BYTES_PER_SECOND = 4 * 1024;
 
-let dir: string;
-let stack: Stack;
-let files: FileServer;
+let run: E2eRun;
 let slowFiles: FileServer;
-let receiver: CallbackReceiver;
-let secret: string;
 /** From the agents' logs, by job id: when a stopping agent handed the job back, and who resumed it when. */
 const handedBack = new Map<string, number>();
 const resumed = new Map<string, { agent: string; time: number }>();
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "trainyard-lifecycle-"));
-  const log = createWriteStream(join(dir, "stack.log"));
-  stack = await startStack({
-    runDir: join(dir, "stack"),
-    agents: 2,
-    sink: (name, line) => {
-      log.write(`${name} | ${line}\n`);
+  run = await startE2eRun({
+    name: "lifecycle",
+    stack: { agents: 2 },
+    watch: (name, line) => {
       if (!line.startsWith("{") || !line.includes('"job_id"')) return;
       const entry = JSON.parse(line) as { job_id: string; msg: string; time: number };
       if (entry.msg === "agent shutting down: job handed back for another run")
         handedBack.set(entry.job_id, entry.time);
       if (entry.msg === "resuming from checkpoint") resumed.set(entry.job_id, { agent: name, time: entry.time });
     },
+    datasets: {
+      "small.zip": { train: 8, val: 4, size: 64, seed: 7 },
+      "slow.zip": { train: 8, val: 4, size: 64, seed: 8 },
+      // a validation split many times the training one: the final validation lasts seconds
+      "large-val.zip": { train: 8, val: 240, size: 64, seed: 9 },
+    },
   });
-  await Promise.all([
-    makeSyntheticDataset({ out: join(dir, "small.zip"), train: 8, val: 4, size: 64, seed: 7 }),
-    makeSyntheticDataset({ out: join(dir, "slow.zip"), train: 8, val: 4, size: 64, seed: 8 }),
-    // a validation split many times the training one: the final validation lasts seconds
-    makeSyntheticDataset({ out: join(dir, "large-val.zip"), train: 8, val: 240, size: 64, seed: 9 }),
-  ]);
-  files = await serveFiles(dir);
-  slowFiles = await serveFiles(dir, { bytesPerSecond: SLOW_BYTES_PER_SECOND });
-  secret = `sk_test_${randomBytes(12).toString("hex")}`;
-  receiver = await startCallbackReceiver(secret);
-  console.log(`stack logs: ${join(dir, "stack.log")}`);
+  slowFiles = await serveFiles(run.dir, { bytesPerSecond: SLOW_BYTES_PER_SECOND });
 });
 
 after(async () => {
-  await receiver?.close();
-  await files?.close();
   await slowFiles?.close();
-  await stack?.stop();
+  await run?.close();
 });
 
-function job(epochs: number, datasetUrl = files.urlOf("small.zip")): TrainRequest {
-  return exampleTrainRequest({
-    datasetUrl,
-    callbackUrl: receiver.url,
-    callbackSecret: secret,
-    epochs,
-    imageSize: 64,
-    batchSize: 4,
-  });
-}
-
-const api = (path: string, init?: RequestInit) => stack.api(path, init);
-
-async function submit(request: TrainRequest): Promise<void> {
-  const res = await api("/api/v1/train", { method: "POST", body: JSON.stringify(request) });
-  assert.equal(res.status, 202, `POST /train: ${await res.text()}`);
-}
+const api = (path: string, init?: RequestInit) => run.stack.api(path, init);
 
 /** DELETE /api/v1/jobs/{id}: answered 200 `cancelled`, and a GET right after says so too. */
 async function cancel(jobId: string): Promise<void> {
@@ -108,20 +66,14 @@ async function cancel(jobId: string): Promise<void> {
   assert.equal(view.status, "cancelled", "a GET right after the DELETE shows the cancellation");
 }
 
-const callbacksOf = (jobId: string): Callback[] =>
-  receiver.received.filter((c) => c.body.job_id === jobId).map((c) => c.body);
 const reached = (jobId: string, phase: string) => () =>
-  callbacksOf(jobId).some((b) => b.type === "training_progress" && b.progress.phase === phase);
-const finished = (jobId: string) => () => callbacksOf(jobId).some((b) => b.type !== "training_progress");
-const epochsOf = (jobId: string) =>
-  callbacksOf(jobId).flatMap((b) =>
-    b.type === "training_progress" && b.progress.phase === "training" ? [b.progress.current_epoch] : [],
-  );
+  run.callbacksOf(jobId).some((b) => b.type === "training_progress" && b.progress.phase === phase);
+const finished = (jobId: string) => () => run.callbacksOf(jobId).some((b) => b.type !== "training_progress");
 
 /** Waits for the job's one terminal callback and checks that nothing followed it. */
 async function terminalOf(jobId: string, timeoutMs = TRAINING_TIMEOUT_MS): Promise<Callback> {
-  await receiver.waitFor(finished(jobId), timeoutMs, `the terminal callback of ${jobId}`);
-  const bodies = callbacksOf(jobId);
+  await run.receiver.waitFor(finished(jobId), timeoutMs, `the terminal callback of ${jobId}`);
+  const bodies = run.callbacksOf(jobId);
   assert.equal(bodies.filter((b) => b.type !== "training_progress").length, 1, "one terminal callback");
   return bodies.at(-1)!;
 }
@@ -136,50 +88,21 @@ interface DashboardAgent {
   online: boolean;
   draining: boolean;
 }
-const dashboard = async <T>(path: string): Promise<T> => (await fetch(`${stack.dashboardUrl}${path}`)).json() as T;
-const dashboardJob = (jobId: string) => dashboard<DashboardJob>(`/api/jobs/${jobId}`);
-const agents = async () => (await dashboard<{ agents: DashboardAgent[] }>("/api/overview")).agents;
-
-/** Polls a read model (the dashboard's projection, its agents list) until `ok` holds. */
-async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}; last seen ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** The stack process running agent `agentId` (`local-1` is named `trainer-agent`). */
-function agentProcess(agentId: string): Supervised {
-  const name = agentId === "local-1" ? "trainer-agent" : `agent-${agentId}`;
-  const found = stack.processes.filter((p) => p.name === name).at(-1);
-  assert.ok(found, `a process runs agent ${agentId}`);
-  return found;
-}
+const dashboardJob = (jobId: string) => run.dashboard<DashboardJob>(`/api/jobs/${jobId}`);
+const agents = async () => (await run.dashboard<{ agents: DashboardAgent[] }>("/api/overview")).agents;
 
 /** Trainer processes of a job (on one agent, when named): its job file is in their command line. */
 function trainersOf(jobId: string, agentId?: string): string[] {
-  const jobDir = agentId ? join(dir, "stack", `agent-${agentId}`, jobId) : jobId;
-  return readdirSync("/proc")
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-        return cmdline.includes("trainyard_trainer") && cmdline.includes(jobDir);
-      } catch {
-        return false; // exited while we looked
-      }
-    });
+  const jobDir = agentId ? join(run.stackDir, `agent-${agentId}`, jobId) : jobId;
+  return processesWhose((cmdline) => cmdline.includes("trainyard_trainer") && cmdline.includes(jobDir));
 }
 
 let cancelledWhileDownloading: TrainRequest | undefined;
 
 test("cancel while downloading: the download stops, the job ends cancelled and never reaches an agent", async () => {
-  const request = job(1, slowFiles.urlOf("slow.zip"));
+  const request = run.job(1, { datasetUrl: slowFiles.urlOf("slow.zip") });
   cancelledWhileDownloading = request;
-  await submit(request);
+  await run.submit(request);
   const transfer = await slowFiles.waitForTransfer("slow.zip", 60_000);
   await until(
     () => dashboardJob(request.job_id),
@@ -206,9 +129,9 @@ test("cancel while downloading: the download stops, the job ends cancelled and n
 });
 
 test("cancel while validating: the job ends cancelled and its trainer is gone", async () => {
-  const request = job(1, files.urlOf("large-val.zip"));
-  await submit(request);
-  await receiver.waitFor(reached(request.job_id, "validating"), TRAINING_TIMEOUT_MS, "the validating phase");
+  const request = run.job(1, { datasetUrl: run.files.urlOf("large-val.zip") });
+  await run.submit(request);
+  await run.receiver.waitFor(reached(request.job_id, "validating"), TRAINING_TIMEOUT_MS, "the validating phase");
   await cancel(request.job_id);
 
   const terminal = (await terminalOf(request.job_id)) as TrainingFailedCallback;
@@ -230,9 +153,9 @@ test("cancel while validating: the job ends cancelled and its trainer is gone", 
 test("a cancel that claimed the job's outcome before its agent finished: the app gets CANCELLED, not completed", async () => {
   // A DELETE claims the outcome, then asks the agents to stop. Claiming alone widens the race
   // between the two to the whole run: the agent trains to the end and only then learns of it.
-  const request = job(1);
-  await submit(request);
-  const nc = await connectNats(stack.natsUrl, "e2e-outcome-race");
+  const request = run.job(1);
+  await run.submit(request);
+  const nc = await connectNats(run.stack.natsUrl, "e2e-outcome-race");
   try {
     assert.equal(await (await openJobOutcomes(nc)).claim(request.job_id, "cancelled"), "cancelled");
   } finally {
@@ -251,19 +174,19 @@ test("a cancel that claimed the job's outcome before its agent finished: the app
 });
 
 test("a drained agent finishes its job and takes no new one; its heartbeat says draining", async () => {
-  const running = job(3);
-  await submit(running);
-  await receiver.waitFor(() => epochsOf(running.job_id).includes(1), TRAINING_TIMEOUT_MS, "the first epoch");
+  const running = run.job(3);
+  await run.submit(running);
+  await run.receiver.waitFor(() => run.epochsOf(running.job_id).includes(1), TRAINING_TIMEOUT_MS, "the first epoch");
   const drained = (await dashboardJob(running.job_id)).agent_id;
   assert.ok(drained, "the dashboard knows the running job's agent");
-  process.kill(agentProcess(drained).child.pid!, "SIGUSR2");
+  process.kill(run.agentProcess(drained).child.pid!, "SIGUSR2");
   await until(agents, (all) => all.some((a) => a.agent_id === drained && a.draining), `agent ${drained} draining`);
 
-  const later = [job(2), job(1)];
-  for (const request of later) await submit(request);
+  const later = [run.job(2), run.job(1)];
+  for (const request of later) await run.submit(request);
   const done = await terminalOf(running.job_id);
   assert.equal(done.type, "training_completed", `the drained agent's job completes: ${JSON.stringify(done)}`);
-  assert.deepEqual(epochsOf(running.job_id), [1, 2, 3], "every epoch of the running job, once");
+  assert.deepEqual(run.epochsOf(running.job_id), [1, 2, 3], "every epoch of the running job, once");
   assert.equal((await dashboardJob(running.job_id)).agent_id, drained, "it stayed on the drained agent");
 
   for (const request of later) {
@@ -280,26 +203,26 @@ test("SIGTERM to an agent: it stops its trainer and exits; the job resumes from 
   // the agent drained above comes back as a normal one
   const drainedAgent = (await agents()).find((a) => a.draining);
   if (drainedAgent) {
-    await stack.restart(agentProcess(drainedAgent.agent_id).name);
+    await run.stack.restart(run.agentProcess(drainedAgent.agent_id).name);
     await until(
       agents,
       (all) => all.length === 2 && all.every((a) => a.online && !a.draining),
       "two agents taking work",
     );
   }
-  const request = job(3);
-  await submit(request);
-  await receiver.waitFor(() => epochsOf(request.job_id).includes(1), TRAINING_TIMEOUT_MS, "the first epoch");
+  const request = run.job(3);
+  await run.submit(request);
+  await run.receiver.waitFor(() => run.epochsOf(request.job_id).includes(1), TRAINING_TIMEOUT_MS, "the first epoch");
   const stopped = (await dashboardJob(request.job_id)).agent_id;
   assert.ok(stopped, "the dashboard knows the job's agent");
-  const agent = agentProcess(stopped);
+  const agent = run.agentProcess(stopped);
   process.kill(agent.child.pid!, "SIGTERM"); // the agent alone: it must stop its own trainer
   assert.equal(await agent.exited, 0, "the agent shuts down cleanly");
   assert.deepEqual(trainersOf(request.job_id, stopped), [], "the agent stopped its trainer before exiting");
 
   const terminal = await terminalOf(request.job_id);
   assert.equal(terminal.type, "training_completed", `the job completes elsewhere: ${JSON.stringify(terminal)}`);
-  assert.deepEqual(epochsOf(request.job_id), [1, 2, 3], "each epoch reported once, in order");
+  assert.deepEqual(run.epochsOf(request.job_id), [1, 2, 3], "each epoch reported once, in order");
   const view = await dashboardJob(request.job_id);
   assert.ok(view.agent_id && view.agent_id !== stopped, `finished on ${view.agent_id}, not on ${stopped}`);
   const handedBackAt = handedBack.get(request.job_id);
@@ -315,7 +238,7 @@ test("the job cancelled while downloading was never downloaded again, assigned o
   assert.equal(slowFiles.hits.get("slow.zip"), 1, "one download, stopped: no retry after the cancellation");
   const view = await dashboardJob(request.job_id);
   assert.deepEqual([view.status, view.agent_id], ["cancelled", null], "cancelled, no agent");
-  const bodies = callbacksOf(request.job_id);
+  const bodies = run.callbacksOf(request.job_id);
   assert.ok(
     bodies.every(
       (b) => b.type === "training_failed" || (b.type === "training_progress" && b.progress.phase === "downloading"),

@@ -6,27 +6,12 @@
  * which slot each job ran and when: no slot ever ran two jobs at once, and every job completed.
  */
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
-import { createWriteStream, existsSync } from "node:fs";
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { JobView, type TrainRequest } from "@trainyard/contracts";
-import {
-  exampleTrainRequest,
-  makeSyntheticDataset,
-  repoRoot,
-  serveFiles,
-  startCallbackReceiver,
-  startStack,
-  supervise,
-  type CallbackReceiver,
-  type FileServer,
-  type LineSink,
-  type Stack,
-  type Supervised,
-} from "@trainyard/stack";
+import { repoRoot, supervise, type Supervised } from "@trainyard/stack";
+import { startE2eRun, until, type E2eRun } from "./support.js";
 
 const JOBS = 8;
 /** local-1 and local-2 have one CPU slot each (the stack's agents), local-3 two. */
@@ -34,44 +19,33 @@ const SLOTS = ["local-1/0", "local-2/0", "local-3/0", "local-3/1"];
 const TIMEOUT_MS = 8 * 60_000;
 const POLL_MS = 250;
 
-let dir: string;
-let stack: Stack;
+let run: E2eRun;
 let thirdAgent: Supervised | undefined;
-let files: FileServer;
-let receiver: CallbackReceiver;
-let secret: string;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "trainyard-queue-"));
-  const log = createWriteStream(join(dir, "stack.log"));
-  const sink: LineSink = (name, line) => log.write(`${name} | ${line}\n`);
-  const runDir = join(dir, "stack");
-  stack = await startStack({ runDir, agents: 2, env: { AGENT_DEVICES: "cpu" }, sink });
+  run = await startE2eRun({
+    name: "queue",
+    stack: { agents: 2, env: { AGENT_DEVICES: "cpu" } },
+    datasets: { "shapes.zip": { train: 8, val: 4, size: 64, seed: 7 } },
+  });
   // the launcher gives every agent the same settings; the two-slot agent is started here
   const python = join(repoRoot, ".venv", "bin", "python");
   thirdAgent = supervise("agent-local-3", process.execPath, [join(repoRoot, "services/trainer-agent/dist/main.js")], {
     env: {
       ...process.env,
-      NATS_URL: stack.natsUrl,
+      NATS_URL: run.stack.natsUrl,
       AGENT_ID: "local-3",
-      AGENT_WORK_DIR: join(runDir, "agent-local-3"),
+      AGENT_WORK_DIR: join(run.stackDir, "agent-local-3"),
       AGENT_DEVICES: "cpu,cpu",
       TRAINER_PYTHON: existsSync(python) ? python : "python3",
     },
-    sink,
+    sink: run.sink,
   });
-  await makeSyntheticDataset({ out: join(dir, "shapes.zip"), train: 8, val: 4, size: 64, seed: 7 });
-  files = await serveFiles(dir);
-  secret = `sk_test_${randomBytes(12).toString("hex")}`;
-  receiver = await startCallbackReceiver(secret);
-  console.log(`stack logs: ${join(dir, "stack.log")}`);
 });
 
 after(async () => {
-  await receiver?.close();
-  await files?.close();
   await thirdAgent?.stop();
-  await stack?.stop();
+  await run?.close();
 });
 
 /** What one GET of a job showed. */
@@ -93,29 +67,16 @@ interface DashboardJob {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const api = (path: string, init?: RequestInit) => stack.api(path, init);
-const dashboard = async <T>(path: string): Promise<T> =>
-  (await (await fetch(`${stack.dashboardUrl}${path}`)).json()) as T;
 
 function request(i: number): TrainRequest {
   return {
-    ...exampleTrainRequest({
-      datasetUrl: files.urlOf("shapes.zip"),
-      callbackUrl: receiver.url,
-      callbackSecret: secret,
-      // one or two epochs: jobs end at different times, so places move one at a time
-      epochs: 1 + (i % 2),
-      imageSize: 64,
-      batchSize: 4,
-      name: `queue-${i}`,
-    }),
-    job_id: randomUUID(),
+    // one or two epochs: jobs end at different times, so places move one at a time
+    ...run.job(1 + (i % 2), { name: `queue-${i}` }),
     resources: { device: "cpu", workers: 0 },
   };
 }
 
-const completed = (jobId: string) =>
-  receiver.received.some((c) => c.body.job_id === jobId && c.body.type === "training_completed");
+const completed = (jobId: string) => run.callbacksOf(jobId).some((b) => b.type === "training_completed");
 
 test(
   "eight jobs on three agents (1, 1 and 2 slots): places move forward, no slot runs two jobs, all complete",
@@ -123,21 +84,21 @@ test(
   async () => {
     const deadline = Date.now() + TIMEOUT_MS;
     // every slot online before the first job, so that all four are used
-    for (;;) {
-      const { agents } = await dashboard<{ agents: Array<{ agent_id: string; online: boolean; slots: unknown[] }> }>(
-        "/api/overview",
-      );
-      const online = agents.filter((a) => a.online).flatMap((a) => a.slots.map((_, i) => `${a.agent_id}/${i}`));
-      if (SLOTS.every((slot) => online.includes(slot))) break;
-      assert.ok(Date.now() < deadline, `expected the slots ${SLOTS.join(", ")} online, got ${online.join(", ")}`);
-      await sleep(200);
-    }
+    const onlineSlots = async () => {
+      const { agents } = await run.dashboard<{
+        agents: Array<{ agent_id: string; online: boolean; slots: unknown[] }>;
+      }>("/api/overview");
+      return agents.filter((a) => a.online).flatMap((a) => a.slots.map((_, i) => `${a.agent_id}/${i}`));
+    };
+    await until(
+      onlineSlots,
+      (online) => SLOTS.every((slot) => online.includes(slot)),
+      `the slots ${SLOTS.join(", ")} online`,
+      deadline - Date.now(),
+    );
 
     const requests = Array.from({ length: JOBS }, (_, i) => request(i));
-    for (const r of requests) {
-      const res = await api("/api/v1/train", { method: "POST", body: JSON.stringify(r) });
-      assert.equal(res.status, 202, `POST /train: ${await res.text()}`);
-    }
+    for (const r of requests) await run.submit(r);
 
     const sightings = new Map<string, Sighting[]>(requests.map((r) => [r.job_id, []]));
     /** Each job's places in the dashboard's queue, as its overview showed them. */
@@ -145,12 +106,12 @@ test(
     const open = new Set(requests.map((r) => r.job_id));
     while (open.size > 0) {
       assert.ok(Date.now() < deadline, `expected every job to finish; still open: ${[...open].join(", ")}`);
-      const { queue } = await dashboard<{ queue: { waiting: Array<{ job_id: string }> } }>("/api/overview");
+      const { queue } = await run.dashboard<{ queue: { waiting: Array<{ job_id: string }> } }>("/api/overview");
       queue.waiting.forEach(({ job_id: jobId }, i) =>
         dashboardPlaces.set(jobId, [...(dashboardPlaces.get(jobId) ?? []), i + 1]),
       );
       for (const jobId of open) {
-        const res = await api(`/api/v1/jobs/${jobId}`);
+        const res = await run.stack.api(`/api/v1/jobs/${jobId}`);
         assert.equal(res.status, 200, `GET /jobs/${jobId}`);
         const view = JobView.parse(await res.json());
         const at = Date.now();
@@ -164,9 +125,9 @@ test(
 
     // every job completed, with exactly one terminal callback
     for (const { job_id: jobId } of requests) {
-      const terminal = receiver.received.filter((c) => c.body.job_id === jobId && c.body.type !== "training_progress");
+      const terminal = run.callbacksOf(jobId).filter((b) => b.type !== "training_progress");
       assert.deepEqual(
-        terminal.map((c) => c.body.type),
+        terminal.map((b) => b.type),
         ["training_completed"],
         `expected one training_completed callback for ${jobId}`,
       );
@@ -238,7 +199,7 @@ test(
     );
 
     // which slot ran each job, and when, as the dashboard shows it
-    const { jobs } = await dashboard<{ jobs: DashboardJob[] }>("/api/jobs");
+    const { jobs } = await run.dashboard<{ jobs: DashboardJob[] }>("/api/jobs");
     const ours = jobs.filter((j) => sightings.has(j.job_id));
     assert.equal(ours.length, JOBS, "expected the dashboard to list every job");
     const bySlot = new Map<string, Array<{ jobId: string; start: number; end: number }>>();
