@@ -262,3 +262,12 @@ describe("inspectZip", () => {
     assert.equal(whole.files.length, 20, "a signal that never aborts changes nothing");
   });
 });
+
+describe("extractZip with a signal", () => {
+  test("an aborted signal stops the extraction before its first entry, rejecting with the reason", async () => {
+    const { zip, dest } = await caseWith([{ name: "a.txt", data: "a" }]);
+    const reason = new Error("the job was cancelled");
+    await assert.rejects(extractZip(zip, dest, undefined, AbortSignal.abort(reason)), (err) => err === reason);
+    assert.equal(existsSync(join(dest, "a.txt")), false, "no entry was written");
+  });
+});

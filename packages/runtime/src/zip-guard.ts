@@ -47,14 +47,17 @@ const MAX_WRITE_BYTES = 32 * 1024 ** 2;
  * files, encryption, compression methods, duplicates (after Unicode normalisation and case
  * folding), overlapping entries, entry count, declared size and ratio. Inflation is bounded per
  * entry by its declared size, so nothing inflates past what was checked, and every entry's size
- * and CRC-32 are verified. Nested archives are written as plain files, never opened.
+ * and CRC-32 are verified. Nested archives are written as plain files, never opened. `signal`
+ * stops it before the next entry (or during a streamed one), rejecting with its reason; what was
+ * written stays for the caller to remove.
  */
 export async function extractZip(
   zipPath: string,
   dest: string,
   limits: ZipLimits = DEFAULT_ZIP_LIMITS,
+  signal?: AbortSignal,
 ): Promise<ExtractedArchive> {
-  return withArchive(zipPath, limits, undefined, async (walk) => {
+  return withArchive(zipPath, limits, signal, async (walk) => {
     const root = resolve(dest);
     await mkdir(dirname(root), { recursive: true });
     // a fresh folder: nothing in it can be a link planted earlier

@@ -83,7 +83,7 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
   try {
     if (cancel.signal.aborted) throw new Interrupted();
     await deps.publish(phase(job, "preparing", PHASE_PERCENT.preparing, startedAt), `${job.job_id}:phase:preparing`);
-    const trainerJob = await prepare(deps, job, jobDir);
+    const trainerJob = await prepare(deps, job, jobDir, stop);
     trainerJob.resume_from = await checkpointToResume(deps, job, delivery.attempt, jobDir, log);
     if (stop.aborted) throw new Interrupted();
     await train(deps, job, jobDir, trainerJob, startedAt, state, log, stop);
@@ -136,7 +136,7 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
   return ack;
 }
 
-async function prepare(deps: RunDeps, job: JobAssignment, jobDir: string): Promise<TrainerJob> {
+async function prepare(deps: RunDeps, job: JobAssignment, jobDir: string, stop: AbortSignal): Promise<TrainerJob> {
   await rm(jobDir, { recursive: true, force: true });
   await mkdir(jobDir, { recursive: true });
   const datasetDir = join(jobDir, "dataset");
@@ -147,7 +147,8 @@ async function prepare(deps: RunDeps, job: JobAssignment, jobDir: string): Promi
     join(deps.workDir, "dataset-cache"),
   );
   try {
-    await extractZip(zip, datasetDir);
+    // a cancel or a shutdown stops a large extraction between entries
+    await extractZip(zip, datasetDir, undefined, stop);
   } catch (err) {
     if (err instanceof ArchiveError)
       throw new RunFailure(err.code, "dataset archive rejected", err.message, "preparing");
