@@ -138,7 +138,9 @@ export async function scheduleRound(deps: SchedulingDeps, opts: RoundOptions = {
     }
     if (freeSlots === 0 && !sweep) break;
     if (await deps.isCancelled(entry.job.job_id)) {
-      if (await deps.queue.remove(entry.job.job_id, stored.revision)) await reportCancelled(deps, entry);
+      // reported before the entry goes, so a crash in between reports it again (a no-op), never not at all
+      await reportCancelled(deps, entry);
+      await deps.queue.remove(entry.job.job_id, stored.revision);
       deps.log.info({ job_id: entry.job.job_id }, "cancelled job left the queue");
       continue;
     }
@@ -282,8 +284,8 @@ async function requeueLost(deps: SchedulingDeps, stored: StoredEntry): Promise<b
   const jobId = entry.job.job_id;
   const lostAgent = entry.placement?.agent_id;
   if (entry.attempt >= deps.maxAttempts) {
-    if (!(await deps.queue.remove(jobId, stored.revision))) return false;
-    await deps.cluster.release(jobId);
+    // the terminal event first: a crash before the entry goes leaves it for the next sweep to
+    // report again (the terminal message id makes that a no-op), never a job gone unreported
     const outcome = await publishOutcome(deps.outcomes, deps.publishEvent, {
       type: "failed",
       job_id: jobId,
@@ -299,6 +301,8 @@ async function requeueLost(deps: SchedulingDeps, stored: StoredEntry): Promise<b
     });
     // cancelled while its agent was gone: nobody else is left to say so
     if (outcome === "cancelled") await reportCancelled(deps, entry);
+    if (!(await deps.queue.remove(jobId, stored.revision))) return false;
+    await deps.cluster.release(jobId);
     deps.log.error(
       { job_id: jobId, agent_id: lostAgent, attempt: entry.attempt, outcome },
       outcome === "failed" ? "agent lost too often: job failed" : "agent lost too often after the job had ended",
