@@ -7,3 +7,4 @@ export * from "./trainer-protocol.js";
 export * from "./projection.js";
 export * from "./openapi.js";
 export * from "./deliveries.js";
+export * from "./nats-grants.js";

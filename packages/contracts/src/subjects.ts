@@ -38,6 +38,7 @@ export const Consumer = {
   notifier: "notifier",
   notifierRedeliveries: "notifier-redeliveries",
   dashboard: "dashboard-projection",
+  dashboardRequests: "dashboard-requests",
 } as const;
 
 /** Key-value buckets and object stores, each with one owner that writes it. */

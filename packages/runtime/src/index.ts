@@ -3,6 +3,7 @@ export * from "./logger.js";
 export * from "./nats.js";
 export * from "./consume.js";
 export * from "./stores.js";
+export * from "./topology.js";
 export * from "./zip-guard.js";
 export * from "./dataset-yaml.js";
 export * from "./download-url.js";

@@ -1,55 +1,63 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
+import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import {
   AckPolicy,
   DeliverPolicy,
-  DiscardPolicy,
   jetstreamManager,
-  RetentionPolicy,
-  StorageType,
   type ConsumerConfig,
   type JetStreamManager,
-  type StreamConfig,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
-import { JOB_EVENTS_STREAM, Subject, TRAIN_STREAM } from "@trainyard/contracts";
+import { inboxPrefix } from "@trainyard/contracts";
+import { isNotFound, streamDefinitions } from "./topology.js";
 
-const DAY_NS = nanos(24 * 60 * 60 * 1000);
-
-const STREAMS: Array<Partial<StreamConfig> & { name: string; subjects: string[] }> = [
-  {
-    name: TRAIN_STREAM,
-    subjects: [Subject.trainRequested, Subject.datasetReady, Subject.assignmentWildcard, Subject.redeliverCallback],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    max_age: 7 * DAY_NS,
-    // Publishing with the job id as Nats-Msg-Id makes a replayed request a no-op for this long.
-    duplicate_window: DAY_NS,
-  },
-  {
-    name: JOB_EVENTS_STREAM,
-    subjects: [Subject.jobEventWildcard],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    max_age: 30 * DAY_NS,
-    // a job resumed on another host re-publishes no epoch it already reported
-    duplicate_window: DAY_NS,
-  },
-];
-
-/** Connects to NATS with endless reconnects, naming the connection after the service. */
-export async function connectNats(servers: string, name: string): Promise<NatsConnection> {
-  return connect({ servers: servers.split(","), name, maxReconnectAttempts: -1 });
+/** How a service authenticates to NATS and whose inbox it uses (from `CommonEnv`). */
+export interface NatsAuth {
+  /** The NATS user these credentials belong to; its replies arrive under `_INBOX_<user>`. */
+  user: string;
+  /** An nkey seed file (`SU…`), as written by `nats-auth`. */
+  nkeySeedFile?: string | undefined;
+  /** A JWT `.creds` file, for operator-mode deployments. */
+  credsFile?: string | undefined;
+  tls?: { caFile?: string | undefined; certFile?: string | undefined; keyFile?: string | undefined } | undefined;
 }
 
-/** Creates the streams, or updates them to this config; safe for every service to run at start-up. */
+/**
+ * Connects to NATS (several servers: any of them, riding out the loss of one) with endless
+ * reconnects, naming the connection after the service. Replies use the user's own inbox prefix,
+ * the only inbox its grants let it subscribe to.
+ */
+export async function connectNats(servers: string, name: string, auth?: NatsAuth): Promise<NatsConnection> {
+  const authenticator = auth?.nkeySeedFile
+    ? nkeyAuthenticator(new TextEncoder().encode(readFileSync(auth.nkeySeedFile, "utf8").trim()))
+    : auth?.credsFile
+      ? credsAuthenticator(new Uint8Array(readFileSync(auth.credsFile)))
+      : undefined;
+  const tls = auth?.tls && Object.values(auth.tls).some(Boolean) ? dropUndefined(auth.tls) : undefined;
+  return connect({
+    servers: servers.split(",").map((s) => s.trim()),
+    name,
+    maxReconnectAttempts: -1,
+    ...(auth ? { inboxPrefix: inboxPrefix(auth.user) } : {}),
+    ...(authenticator ? { authenticator } : {}),
+    ...(tls ? { tls } : {}),
+  });
+}
+
+function dropUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as never;
+}
+
+/**
+ * Binds to the streams, creating a missing one with one replica (a development server). In a
+ * deployment the provisioner has created them (with their replicas) and service users have no
+ * right to create or change a stream.
+ */
 export async function ensureStreams(nc: NatsConnection): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
-  for (const config of STREAMS) {
+  for (const config of streamDefinitions()) {
     try {
       await jsm.streams.info(config.name);
-      await jsm.streams.update(config.name, config);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       try {
@@ -80,7 +88,10 @@ export async function ensureConsumer(jsm: JetStreamManager, c: DurableConsumer):
     durable_name: c.name,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    filter_subjects: c.filterSubjects,
+    // One filter goes in the create subject, where the server checks it against the user's grants.
+    ...(c.filterSubjects.length === 1
+      ? { filter_subject: c.filterSubjects[0] }
+      : { filter_subjects: c.filterSubjects }),
     ack_wait: nanos(c.ackWaitMs),
     max_deliver: c.maxDeliver ?? -1,
     max_ack_pending: c.maxAckPending ?? 1000,
@@ -92,8 +103,4 @@ export async function ensureConsumer(jsm: JetStreamManager, c: DurableConsumer):
     if (!isNotFound(err)) throw err;
     await jsm.consumers.add(c.stream, config);
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  return /not found/i.test(String(err));
 }

@@ -8,3 +8,4 @@ export * from "./fixtures/train-request.js";
 export * from "./fixtures/queue-entry.js";
 export * from "./fixtures/zip-builder.js";
 export * from "./fixtures/job-outcomes.js";
+export * from "./nats-auth.js";

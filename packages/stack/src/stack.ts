@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { startFerret, startNats } from "./infra.js";
+import { agentUser } from "@trainyard/contracts";
+import { startFerret, startNats, startNatsCluster, type NatsNode } from "./infra.js";
+import { writeNatsCredentials, type NatsCredentials } from "./nats-auth.js";
 import {
   freePort,
   prefixedSink,
@@ -30,6 +32,11 @@ export interface StackOptions {
   agents?: number;
   /** Scheduler replicas to start; 1 by default. */
   schedulers?: number;
+  /**
+   * A local 3-node NATS cluster (every stream, bucket and store R3) instead of one server; also
+   * `TRAINYARD_NATS_CLUSTER=true` for the launcher.
+   */
+  cluster?: boolean;
 }
 
 export interface Stack {
@@ -38,6 +45,13 @@ export interface Stack {
   natsUrl: string;
   mongoUrl: string;
   apiSecret: string;
+  /** The NATS the stack started: its nodes (one, or three in a cluster) and the credentials folder. */
+  nats: {
+    nodes: NatsNode[];
+    credentials: NatsCredentials | null;
+    /** Issues a credential for a new agent and reloads every node; returns its seed file. */
+    addAgent(agentId: string): Promise<string>;
+  };
   processes: Supervised[];
   /** `fetch` of a gateway path with the API token (and a JSON content type). */
   api(path: string, init?: RequestInit): Promise<Response>;
@@ -57,30 +71,39 @@ interface ServiceSpec {
 }
 
 /** The processes of a stack: one of each service, `agents` trainer-agents, `schedulers` scheduler replicas. */
-function serviceSpecs(runDir: string, agents: number, schedulers: number): ServiceSpec[] {
+function serviceSpecs(
+  runDir: string,
+  agents: number,
+  schedulers: number,
+  seedFiles: Record<string, string> | undefined,
+): ServiceSpec[] {
+  // each service connects as its own NATS user
+  const creds = (user: string): Record<string, string> =>
+    seedFiles?.[user] ? { NATS_NKEY_SEED_FILE: seedFiles[user] } : {};
   const specs: ServiceSpec[] = [
-    { name: "gateway", service: "gateway", env: {} },
-    { name: "dataset", service: "dataset", env: {} },
-    { name: "notifier", service: "notifier", env: {} },
-    { name: "dashboard", service: "dashboard", env: {} },
+    { name: "gateway", service: "gateway", env: creds("gateway") },
+    { name: "dataset", service: "dataset", env: creds("dataset") },
+    { name: "notifier", service: "notifier", env: creds("notifier") },
+    { name: "dashboard", service: "dashboard", env: creds("dashboard") },
   ];
   for (let i = 1; i <= schedulers; i++) {
     specs.push({
       name: i === 1 ? "scheduler" : `scheduler-${i}`,
       service: "scheduler",
-      env: { SCHEDULER_REPLICA_ID: `scheduler-${i}` },
+      env: { SCHEDULER_REPLICA_ID: `scheduler-${i}`, ...creds("scheduler") },
     });
   }
-  for (let i = 1; i <= agents; i++) {
-    const agentId = `local-${i}`;
+  for (const agentId of localAgentIds(agents)) {
     specs.push({
-      name: i === 1 ? "trainer-agent" : `agent-${agentId}`,
+      name: agentId === "local-1" ? "trainer-agent" : `agent-${agentId}`,
       service: "trainer-agent",
-      env: { AGENT_ID: agentId, AGENT_WORK_DIR: join(runDir, `agent-${agentId}`) },
+      env: { AGENT_ID: agentId, AGENT_WORK_DIR: join(runDir, `agent-${agentId}`), ...creds(agentUser(agentId)) },
     });
   }
   return specs;
 }
+
+const localAgentIds = (agents: number) => Array.from({ length: agents }, (_, i) => `local-${i + 1}`);
 
 /** Starts NATS, FerretDB (unless external URLs are given), the six services and one local trainer-agent. */
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -92,10 +115,24 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   try {
     let natsUrl = opts.natsUrl;
+    let credentials: NatsCredentials | null = null;
+    let nodes: NatsNode[] = [];
     if (!natsUrl) {
-      const nats = await startNats(join(opts.runDir, "nats"), sink);
-      processes.push(nats.process);
-      natsUrl = nats.url;
+      // a stack that starts its own NATS secures it: one user per service, least privilege
+      credentials = writeNatsCredentials(join(opts.runDir, "nats-auth"), localAgentIds(opts.agents ?? 1));
+      if (opts.cluster) {
+        const cluster = await startNatsCluster(join(opts.runDir, "nats-cluster"), sink, {
+          authConf: credentials.authConf,
+        });
+        nodes = cluster.nodes;
+        natsUrl = cluster.url;
+      } else {
+        const nats = await startNats(join(opts.runDir, "nats"), sink, undefined, { authConf: credentials.authConf });
+        nodes = [nats.node];
+        natsUrl = nats.url;
+      }
+      for (const node of nodes) processes.push(node.process);
+      await provision(natsUrl, credentials.seedFiles.admin, opts.cluster ? 3 : 1, sink);
     }
     let mongoUrl = opts.mongoUrl;
     if (!mongoUrl) {
@@ -125,7 +162,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       TRAINER_PYTHON: existsSync(python) ? python : "python3",
       ...opts.env,
     };
-    const specs = serviceSpecs(opts.runDir, opts.agents ?? 1, opts.schedulers ?? 1);
+    const specs = serviceSpecs(opts.runDir, opts.agents ?? 1, opts.schedulers ?? 1, credentials?.seedFiles);
     const launch = async (spec: ServiceSpec): Promise<Supervised> => {
       const main = join(repoRoot, "services", spec.service, "dist", "main.js");
       if (!existsSync(main)) throw new Error(`${main} is missing: build first (pnpm build)`);
@@ -154,6 +191,19 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       natsUrl,
       mongoUrl,
       apiSecret,
+      nats: {
+        nodes,
+        credentials,
+        async addAgent(agentId) {
+          if (!credentials) throw new Error("this stack did not start its own NATS");
+          credentials = writeNatsCredentials(credentials.dir, [agentId]);
+          // a reload re-reads the include: the new user can connect, nobody is disconnected
+          for (const node of nodes) node.process.kill("SIGHUP");
+          const seed = credentials.seedFiles[agentUser(agentId)];
+          if (!seed) throw new Error(`no credential written for ${agentId}`);
+          return seed;
+        },
+      },
       api: (path, init = {}) =>
         fetch(`${gatewayUrl}${path}`, {
           ...init,
@@ -181,4 +231,28 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await stop();
     throw err;
   }
+}
+
+/** Runs the NATS provisioner as the admin user: every stream, bucket and store with `replicas`. */
+async function provision(
+  natsUrl: string,
+  adminSeed: string | undefined,
+  replicas: number,
+  sink: LineSink,
+): Promise<void> {
+  const main = join(repoRoot, "packages", "runtime", "dist", "provision.js");
+  const proc = supervise("provision", process.execPath, [main], {
+    env: {
+      ...process.env,
+      NATS_URL: natsUrl,
+      NATS_REPLICAS: String(replicas),
+      // every node of a local cluster shares this machine's disk: keep the reservations small
+      NATS_STREAM_MAX_BYTES: String(512 * 1024 ** 2),
+      NATS_OBJECT_STORE_MAX_BYTES: String(4 * 1024 ** 3),
+      ...(adminSeed ? { NATS_NKEY_SEED_FILE: adminSeed } : {}),
+    },
+    sink,
+  });
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`the NATS provisioner exited with code ${code}`);
 }

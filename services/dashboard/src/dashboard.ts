@@ -1,7 +1,14 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { AGENT_HEARTBEAT_TTL_MS, connectNats, ensureStreams, watchQueue, type Logger } from "@trainyard/runtime";
+import {
+  AGENT_HEARTBEAT_TTL_MS,
+  connectNats,
+  ensureStreams,
+  watchQueue,
+  type Logger,
+  type NatsAuth,
+} from "@trainyard/runtime";
 import { MongoClient } from "mongodb";
 import { Access, LoginLimiter } from "./access.js";
 import { AgentDirectory } from "./agent-directory.js";
@@ -22,6 +29,8 @@ import { pageCsp } from "./static-files.js";
 
 export interface DashboardConfig {
   natsUrl: string;
+  /** Credentials of the `dashboard` NATS user; none on a development server. */
+  natsAuth?: NatsAuth;
   mongoUrl: string;
   host: string;
   /** 0 picks a free port (tests). */
@@ -72,7 +81,7 @@ export async function startDashboard(config: DashboardConfig): Promise<Dashboard
     stops.push(() => mongo.close());
     const store = await openJobStore(mongo, log);
     const deliveries = openDeliveryLog(mongo, log);
-    const nc = await connectNats(config.natsUrl, "dashboard");
+    const nc = await connectNats(config.natsUrl, "dashboard", config.natsAuth);
     stops.push(() => nc.drain());
     const jsm = await ensureStreams(nc);
 

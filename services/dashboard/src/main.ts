@@ -1,10 +1,11 @@
-import { runService } from "@trainyard/runtime";
+import { natsAuth, runService } from "@trainyard/runtime";
 import { startDashboard } from "./dashboard.js";
 import { Env } from "./env.js";
 
 await runService("dashboard", Env, (env, log) =>
   startDashboard({
     natsUrl: env.NATS_URL,
+    natsAuth: natsAuth(env, "dashboard"),
     mongoUrl: env.MONGO_URL,
     host: env.DASHBOARD_HOST,
     port: env.DASHBOARD_PORT,

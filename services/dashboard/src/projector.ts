@@ -22,7 +22,7 @@ import type { EpochRecord, ProjectedJob } from "./projected-job.js";
 import { apply, withChanges } from "./projection.js";
 
 /** Durable consumer of `train.requested` that (re)creates job documents, e.g. when rebuilding. */
-export const REQUESTS_CONSUMER = "dashboard-requests";
+export const REQUESTS_CONSUMER = Consumer.dashboardRequests;
 
 /** Who hears about each projected change: the live feed and the progress streams. */
 export interface ProjectionListener {

@@ -2,6 +2,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { Bucket, Consumer, Subject, TRAIN_STREAM, TrainRequested } from "@trainyard/contracts";
 import {
   connectNats,
+  natsAuth,
   ensureConsumer,
   ensureStreams,
   guardedAgent,
@@ -32,7 +33,7 @@ export interface DatasetService {
 
 /** Connects to NATS, makes sure the topology exists and starts consuming `train.requested`. */
 export async function startDatasetService(env: Env, log: Logger): Promise<DatasetService> {
-  const nc = await connectNats(env.NATS_URL, "dataset");
+  const nc = await connectNats(env.NATS_URL, "dataset", natsAuth(env, "dataset"));
   const jsm = await ensureStreams(nc);
   await ensureConsumer(jsm, {
     stream: TRAIN_STREAM,

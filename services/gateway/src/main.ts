@@ -1,4 +1,4 @@
-import { connectNats, ensureStreams, runService, watchQueue } from "@trainyard/runtime";
+import { connectNats, ensureStreams, natsAuth, runService, watchQueue } from "@trainyard/runtime";
 import { openBus } from "./adapters/bus.js";
 import { connectCallbackLog } from "./adapters/callback-log.js";
 import { connectJobStore } from "./adapters/job-store.js";
@@ -6,7 +6,7 @@ import { createApp } from "./app.js";
 import { Env } from "./env.js";
 
 await runService("gateway", Env, async (env, log) => {
-  const nc = await connectNats(env.NATS_URL, "gateway");
+  const nc = await connectNats(env.NATS_URL, "gateway", natsAuth(env, "gateway"));
   await ensureStreams(nc);
   const timeouts = { timeoutMs: env.DEPENDENCY_TIMEOUT_MS };
   const [bus, store, callbacks, queue] = await Promise.all([

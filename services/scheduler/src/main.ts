@@ -10,6 +10,7 @@ import {
 } from "@trainyard/contracts";
 import {
   connectNats,
+  natsAuth,
   ensureConsumer,
   ensureStreams,
   openCancellations,
@@ -28,7 +29,7 @@ import { startLeadership } from "./leadership.js";
 import { enqueueJob, finishJob, scheduleRound, type SchedulingDeps } from "./scheduling.js";
 
 await runService("scheduler", Env, async (env, log) => {
-  const nc = await connectNats(env.NATS_URL, `scheduler-${env.SCHEDULER_REPLICA_ID}`);
+  const nc = await connectNats(env.NATS_URL, `scheduler-${env.SCHEDULER_REPLICA_ID}`, natsAuth(env, "scheduler"));
   const jsm = await ensureStreams(nc);
   const js = jetstream(nc);
   // Every replica ingests into the queue bucket (idempotent); only the leader places.

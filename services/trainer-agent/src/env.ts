@@ -2,13 +2,14 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { z } from "zod";
+import { AGENT_ID_PATTERN } from "@trainyard/contracts";
 import { CommonEnv, envBool } from "@trainyard/runtime";
 
 export const Env = CommonEnv.extend({
   /** Unique, stable name of this agent; NATS subject and KV key safe. Defaults to the host name. */
   AGENT_ID: z
     .string()
-    .regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, _ and - only")
+    .regex(AGENT_ID_PATTERN, "letters, digits, _ and - only (it becomes part of NATS subjects)")
     .default(
       hostname()
         .replace(/[^A-Za-z0-9_-]/g, "-")

@@ -1,9 +1,10 @@
 import { jetstream } from "@nats-io/jetstream";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
-import { Bucket, Consumer, JobAssignment, Subject, TRAIN_STREAM } from "@trainyard/contracts";
+import { agentUser, Bucket, Consumer, JobAssignment, Subject, TRAIN_STREAM } from "@trainyard/contracts";
 import {
   connectNats,
+  natsAuth,
   ensureConsumer,
   ensureStreams,
   openCancellations,
@@ -26,7 +27,7 @@ import { runAssignment, type RunDeps } from "./training-run.js";
 await runService("trainer-agent", Env, async (env, log) => {
   log = log.child({ agent_id: env.AGENT_ID });
   const slots = await detectSlots(env.AGENT_DEVICES);
-  const nc = await connectNats(env.NATS_URL, `trainer-agent-${env.AGENT_ID}`);
+  const nc = await connectNats(env.NATS_URL, `trainer-agent-${env.AGENT_ID}`, natsAuth(env, agentUser(env.AGENT_ID)));
   const jsm = await ensureStreams(nc);
   const js = jetstream(nc);
   // Up to one job per slot in flight; a job acked only at its end is redelivered if this agent dies.

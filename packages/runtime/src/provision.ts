@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+/**
+ * The NATS provisioner: creates every stream, KV bucket and object store with the deployment's
+ * replicas and bounds, or brings them to it, then exits. Run as the `admin` user before the
+ * services start (the launcher, compose's `nats-provision`, the Helm chart's hook Job).
+ */
+import { z } from "zod";
+import { CommonEnv, natsAuth, parseEnv } from "./env.js";
+import { createLogger } from "./logger.js";
+import { exitOnStartupError } from "./lifecycle.js";
+import { connectNats } from "./nats.js";
+import { DEFAULT_TOPOLOGY, provisionTopology } from "./topology.js";
+
+const Env = CommonEnv.extend({
+  /** Replicas of every stream, bucket and store: 1 on a single server, 3 on a cluster. */
+  NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(DEFAULT_TOPOLOGY.replicas),
+  /** Bound of each stream in bytes; the oldest messages are dropped first. */
+  NATS_STREAM_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_TOPOLOGY.streamMaxBytes),
+  /** Bound of each object store (datasets, artifacts) in bytes; a put past it is refused. */
+  NATS_OBJECT_STORE_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_TOPOLOGY.objectStoreMaxBytes),
+});
+
+const log = createLogger("provision", "info");
+try {
+  const env = parseEnv(Env);
+  const nc = await connectNats(env.NATS_URL, "provision", natsAuth(env, "admin"));
+  await provisionTopology(nc, {
+    replicas: env.NATS_REPLICAS,
+    streamMaxBytes: env.NATS_STREAM_MAX_BYTES,
+    objectStoreMaxBytes: env.NATS_OBJECT_STORE_MAX_BYTES,
+  });
+  await nc.drain();
+  log.info({ replicas: env.NATS_REPLICAS }, "topology provisioned");
+} catch (err) {
+  exitOnStartupError(log, err);
+}

@@ -1,0 +1,156 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  DiscardPolicy,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { Kvm, type KvOptions } from "@nats-io/kv";
+import { Objm, type ObjectStoreOptions } from "@nats-io/obj";
+import { nanos } from "@nats-io/nats-core";
+import { Bucket, JOB_EVENTS_STREAM, Subject, TRAIN_STREAM } from "@trainyard/contracts";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const GIB = 1024 ** 3;
+
+/** Agents re-put their heartbeat well within this; a silent agent's entry expires. */
+export const AGENT_HEARTBEAT_TTL_MS = 30_000;
+/** The scheduler leader renews its entry well within this; a dead leader's entry expires. */
+export const SCHEDULER_LEADER_TTL_MS = 10_000;
+
+/**
+ * The settings of the whole NATS topology that a deployment chooses. Replicas are 1 on a single
+ * server and 3 on a cluster (every stream, bucket and store alike, so losing one node loses no
+ * acknowledged write).
+ */
+export interface TopologyOptions {
+  replicas: number;
+  /** Bound of each stream (`TRAIN`, `JOB_EVENTS`); the oldest messages go first. */
+  streamMaxBytes: number;
+  /** Bound of each object store (`datasets`, `artifacts`); a put that would pass it is refused. */
+  objectStoreMaxBytes: number;
+}
+
+export const DEFAULT_TOPOLOGY: TopologyOptions = {
+  replicas: 1,
+  streamMaxBytes: 2 * GIB,
+  objectStoreMaxBytes: 20 * GIB,
+};
+
+type StreamDefinition = Partial<StreamConfig> & { name: string; subjects: string[] };
+type KvBucketName = (typeof KV_BUCKETS)[number];
+
+/** Every KV bucket; each has one owner (see `Bucket`). */
+export const KV_BUCKETS = [
+  Bucket.callbackTargets,
+  Bucket.cancellations,
+  Bucket.jobOutcomes,
+  Bucket.agents,
+  Bucket.assignments,
+  Bucket.queue,
+  Bucket.schedulerLeader,
+] as const;
+
+/** Every object store. */
+export const OBJECT_STORES = [Bucket.datasets, Bucket.artifacts] as const;
+
+/** The two streams, with the deployment's replicas. */
+export function streamDefinitions(opts: TopologyOptions = DEFAULT_TOPOLOGY): StreamDefinition[] {
+  return [
+    {
+      name: TRAIN_STREAM,
+      subjects: [Subject.trainRequested, Subject.datasetReady, Subject.assignmentWildcard, Subject.redeliverCallback],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      num_replicas: opts.replicas,
+      max_bytes: opts.streamMaxBytes,
+      max_age: nanos(7 * DAY_MS),
+      // Publishing with the job id as Nats-Msg-Id makes a replayed request a no-op for this long.
+      duplicate_window: nanos(DAY_MS),
+    },
+    {
+      name: JOB_EVENTS_STREAM,
+      subjects: [Subject.jobEventWildcard],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      num_replicas: opts.replicas,
+      max_bytes: opts.streamMaxBytes,
+      max_age: nanos(30 * DAY_MS),
+      // a job resumed on another host re-publishes no epoch it already reported
+      duplicate_window: nanos(DAY_MS),
+    },
+  ];
+}
+
+/** The settings of one KV bucket. */
+export function kvOptions(name: KvBucketName, opts: TopologyOptions = DEFAULT_TOPOLOGY): Partial<KvOptions> {
+  const ttl =
+    name === Bucket.agents
+      ? AGENT_HEARTBEAT_TTL_MS
+      : name === Bucket.schedulerLeader
+        ? SCHEDULER_LEADER_TTL_MS
+        : undefined;
+  return { history: 1, replicas: opts.replicas, ...(ttl ? { ttl } : {}) };
+}
+
+/** The settings of one object store. */
+export function objectStoreOptions(
+  _name: string,
+  opts: TopologyOptions = DEFAULT_TOPOLOGY,
+): Partial<ObjectStoreOptions> {
+  return { storage: StorageType.File, replicas: opts.replicas, max_bytes: opts.objectStoreMaxBytes };
+}
+
+/**
+ * Creates every stream, KV bucket and object store, or brings an existing one to this
+ * configuration (replicas included). Run by the `admin` user before the services start
+ * (`provision.js`); service users may not create or change any of them.
+ */
+export async function provisionTopology(nc: NatsConnection, opts: TopologyOptions): Promise<JetStreamManager> {
+  const jsm = await jetstreamManager(nc);
+  for (const config of streamDefinitions(opts)) await addOrUpdateStream(jsm, config);
+  const kvm = new Kvm(nc);
+  for (const name of KV_BUCKETS) {
+    const options = kvOptions(name, opts);
+    await kvm.create(name, options);
+    await jsm.streams.update(`KV_${name}`, {
+      num_replicas: opts.replicas,
+      max_age: nanos(options.ttl ?? 0),
+    });
+  }
+  const objm = new Objm(nc);
+  for (const name of OBJECT_STORES) {
+    const options = objectStoreOptions(name, opts);
+    await objm.create(name, options);
+    await jsm.streams.update(`OBJ_${name}`, {
+      num_replicas: opts.replicas,
+      ...(options.max_bytes ? { max_bytes: options.max_bytes } : {}),
+      ...(options.ttl ? { max_age: options.ttl } : {}),
+    });
+  }
+  return jsm;
+}
+
+async function addOrUpdateStream(jsm: JetStreamManager, config: StreamDefinition): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+    await jsm.streams.update(config.name, config);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    try {
+      await jsm.streams.add(config);
+    } catch (addErr) {
+      // another process created it between our info and add
+      if (!String(addErr).includes("already in use")) throw addErr;
+    }
+  }
+}
+
+/** Whether a JetStream call failed because the stream, consumer or bucket does not exist. */
+export function isNotFound(err: unknown): boolean {
+  return /not found/i.test(String(err));
+}
