@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
- * The development launcher: starts NATS, FerretDB, all six services and one local
- * trainer-agent with prefixed logs, and stops every process on Ctrl-C.
+ * The development launcher: starts NATS (one server, or a 3-node cluster with `--cluster` or
+ * TRAINYARD_NATS_CLUSTER=true), FerretDB, all six services and one local trainer-agent with
+ * prefixed logs, and stops every process on Ctrl-C.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "./processes.js";
-import { startStack } from "./stack.js";
+import { clusterRequested, startStack } from "./stack.js";
 
 const runDir = process.env.TRAINYARD_RUN_DIR ?? join(repoRoot, ".run", "stack");
 const apiSecret = process.env.API_SECRET ?? randomBytes(24).toString("base64url");
@@ -20,6 +21,7 @@ const stack = await startStack({
   gatewayPort: Number(process.env.GATEWAY_PORT ?? 8080),
   dashboardPort: Number(process.env.DASHBOARD_PORT ?? 8081),
   apiSecret,
+  cluster: clusterRequested(),
 });
 // The API secret goes to a private file, never to the log.
 const secretFile = join(runDir, "api-secret");
@@ -28,7 +30,7 @@ console.log(`
 Trainyard is running.
   REST API   ${stack.gatewayUrl}   (Authorization: Bearer $(cat ${secretFile}))
   dashboard  ${stack.dashboardUrl}
-  NATS       ${stack.natsUrl}
+  NATS       ${stack.natsUrl}${stack.nats.credentials ? `   (one nkey per service in ${stack.nats.credentials.dir})` : ""}
   MongoDB    ${stack.mongoUrl}
 Press Ctrl-C to stop everything.
 `);

@@ -12,7 +12,7 @@ import { serveFiles } from "./fixtures/file-server.js";
 import { makeSyntheticDataset } from "./fixtures/synthetic-dataset.js";
 import { exampleTrainRequest } from "./fixtures/train-request.js";
 import { repoRoot } from "./processes.js";
-import { startStack } from "./stack.js";
+import { clusterRequested, startStack } from "./stack.js";
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const epochs = num("DEMO_EPOCHS", 20);
@@ -29,6 +29,7 @@ const stack = await startStack({
   runDir: join(demoDir, "stack"),
   natsUrl: process.env.NATS_URL,
   mongoUrl: process.env.MONGO_URL,
+  cluster: clusterRequested(),
   sink: (name, line) => logFile.write(`${name.padEnd(14)}| ${line}\n`),
 });
 const stopAll = async () => {

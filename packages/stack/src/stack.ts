@@ -233,6 +233,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   }
 }
 
+/** Whether the launcher should start a 3-node NATS cluster: `--cluster` or TRAINYARD_NATS_CLUSTER=true. */
+export function clusterRequested(argv = process.argv, env = process.env): boolean {
+  return argv.includes("--cluster") || /^(true|1)$/.test(env.TRAINYARD_NATS_CLUSTER ?? "");
+}
+
 /** Runs the NATS provisioner as the admin user: every stream, bucket and store with `replicas`. */
 async function provision(
   natsUrl: string,
