@@ -1,6 +1,7 @@
 /**
- * NATS names. Streams and consumers are created idempotently at start-up by each service
- * (see @trainyard/runtime `ensureTopology`); these constants are the only spelling.
+ * NATS names. Streams, buckets and stores are created by the provisioner (@trainyard/runtime
+ * `provisionTopology`), durable consumers by the service that reads them; these constants are the
+ * only spelling.
  */
 
 /** Commands that move one job between services (limits retention, dedupe by job id). */

@@ -14,6 +14,8 @@ export interface NatsOptions {
   authConf?: string | undefined;
   /** Process and server name; `nats` by default. */
   name?: string;
+  /** Serve clients over TLS (see `NatsServerConfig.tls`). */
+  tls?: NatsServerConfig["tls"];
 }
 
 /** One nats-server of a stack: a single server or a cluster node. */
@@ -72,7 +74,12 @@ export async function startNats(
   opts: NatsOptions = {},
 ): Promise<{ url: string; process: Supervised; node: NatsNode }> {
   const [p, monitorPort] = [port ?? (await freePort()), await freePort()];
-  const node = natsNode(dir, { serverName: opts.name ?? "nats", port: p, authConf: opts.authConf }, sink, monitorPort);
+  const node = natsNode(
+    dir,
+    { serverName: opts.name ?? "nats", port: p, authConf: opts.authConf, tls: opts.tls },
+    sink,
+    monitorPort,
+  );
   await node.start();
   return { url: node.url, process: node.process, node };
 }

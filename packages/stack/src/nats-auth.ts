@@ -100,6 +100,8 @@ export interface NatsServerConfig {
   monitorPort?: number | undefined;
   /** The `auth.conf` to include; none leaves the server open (the unit tests' bare server). */
   authConf?: string | undefined;
+  /** Serve clients over TLS with this certificate; `caFile` too: require client certificates (mutual TLS). */
+  tls?: { certFile: string; keyFile: string; caFile?: string | undefined } | undefined;
   /** A cluster node: its route port and the other nodes' route URLs. */
   cluster?: { name: string; port: number; routes: string[] } | undefined;
 }
@@ -126,6 +128,15 @@ export function renderNatsConfig(c: NatsServerConfig): string {
       `  name: ${JSON.stringify(c.cluster.name)}`,
       `  listen: "127.0.0.1:${c.cluster.port}"`,
       `  routes: [${c.cluster.routes.map((r) => JSON.stringify(r)).join(", ")}]`,
+      `}`,
+    );
+  }
+  if (c.tls) {
+    lines.push(
+      `tls {`,
+      `  cert_file: ${JSON.stringify(c.tls.certFile)}`,
+      `  key_file: ${JSON.stringify(c.tls.keyFile)}`,
+      ...(c.tls.caFile ? [`  ca_file: ${JSON.stringify(c.tls.caFile)}`, `  verify: true`] : []),
       `}`,
     );
   }
