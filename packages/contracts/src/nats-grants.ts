@@ -57,6 +57,8 @@ function kvWrite(b: BucketName, keys = ">"): string[] {
   return [`${api}.STREAM.INFO.${kvStream(b)}`, `$KV.${b}.${keys}`];
 }
 
+const kvReadWrite = (b: BucketName) => [...kvRead(b), ...kvWrite(b)];
+
 function objRead(b: BucketName): string[] {
   const s = objStream(b);
   return [
@@ -76,6 +78,8 @@ function objRead(b: BucketName): string[] {
 function objWrite(b: BucketName): string[] {
   return [`${api}.STREAM.INFO.${objStream(b)}`, `$O.${b}.>`, `${api}.STREAM.PURGE.${objStream(b)}`];
 }
+
+const objReadWrite = (b: BucketName) => [...objRead(b), ...objWrite(b)];
 
 /**
  * Consuming a durable pull consumer that the user creates itself. With one filter subject the
@@ -122,10 +126,8 @@ export function natsGrants(role: NatsRole): NatsGrants {
         ...jobEvents("queued", "failed"),
         // writes the callback secret, never reads it back
         ...kvWrite(Bucket.callbackTargets),
-        ...kvWrite(Bucket.cancellations),
-        ...kvRead(Bucket.cancellations),
-        ...kvWrite(Bucket.jobOutcomes),
-        ...kvRead(Bucket.jobOutcomes),
+        ...kvReadWrite(Bucket.cancellations),
+        ...kvReadWrite(Bucket.jobOutcomes),
         ...kvRead(Bucket.agents),
         ...kvRead(Bucket.queue),
         ...objRead(Bucket.artifacts),
@@ -135,11 +137,9 @@ export function natsGrants(role: NatsRole): NatsGrants {
         ...consume(TRAIN_STREAM, Consumer.dataset, [Subject.trainRequested]),
         ...publishTo(TRAIN_STREAM, [Subject.datasetReady]),
         ...jobEvents("phase", "failed"),
-        ...objRead(Bucket.datasets),
-        ...objWrite(Bucket.datasets),
+        ...objReadWrite(Bucket.datasets),
         ...kvRead(Bucket.cancellations),
-        ...kvRead(Bucket.jobOutcomes),
-        ...kvWrite(Bucket.jobOutcomes),
+        ...kvReadWrite(Bucket.jobOutcomes),
       ]);
     case "scheduler":
       return base(role, [
@@ -147,16 +147,12 @@ export function natsGrants(role: NatsRole): NatsGrants {
         ...consume(JOB_EVENTS_STREAM, Consumer.schedulerReleases, Subject.terminalJobEvents),
         ...publishTo(TRAIN_STREAM, [Subject.assignmentWildcard]),
         ...jobEvents("assigned", "failed"),
-        ...kvRead(Bucket.queue),
-        ...kvWrite(Bucket.queue),
-        ...kvRead(Bucket.assignments),
-        ...kvWrite(Bucket.assignments),
-        ...kvRead(Bucket.schedulerLeader),
-        ...kvWrite(Bucket.schedulerLeader),
+        ...kvReadWrite(Bucket.queue),
+        ...kvReadWrite(Bucket.assignments),
+        ...kvReadWrite(Bucket.schedulerLeader),
         ...kvRead(Bucket.agents),
         ...kvRead(Bucket.cancellations),
-        ...kvRead(Bucket.jobOutcomes),
-        ...kvWrite(Bucket.jobOutcomes),
+        ...kvReadWrite(Bucket.jobOutcomes),
         ...objRead(Bucket.artifacts),
         ...objRead(Bucket.datasets),
       ]);
@@ -203,10 +199,8 @@ export function agentGrants(agentId: string): NatsGrants {
     ...kvWrite(Bucket.agents, agentId),
     ...kvRead(Bucket.cancellations),
     ...kvRead(Bucket.queue),
-    ...kvRead(Bucket.jobOutcomes),
-    ...kvWrite(Bucket.jobOutcomes),
+    ...kvReadWrite(Bucket.jobOutcomes),
     ...objRead(Bucket.datasets),
-    ...objRead(Bucket.artifacts),
-    ...objWrite(Bucket.artifacts),
+    ...objReadWrite(Bucket.artifacts),
   ]);
 }
