@@ -151,7 +151,8 @@ export function natsGrants(role: NatsRole): NatsGrants {
         ...kvReadWrite(Bucket.assignments),
         ...kvReadWrite(Bucket.schedulerLeader),
         ...kvRead(Bucket.agents),
-        ...kvRead(Bucket.cancellations),
+        // a finished job's cancellation is written again with its time to live (retention)
+        ...kvReadWrite(Bucket.cancellations),
         ...kvReadWrite(Bucket.jobOutcomes),
         ...objRead(Bucket.artifacts),
         ...objRead(Bucket.datasets),
@@ -160,8 +161,9 @@ export function natsGrants(role: NatsRole): NatsGrants {
       return base(role, [
         ...consume(JOB_EVENTS_STREAM, Consumer.notifier, [Subject.jobEventWildcard]),
         ...consume(TRAIN_STREAM, Consumer.notifierRedeliveries, [Subject.redeliverCallback]),
-        // the only reader of the callback secrets
-        ...kvRead(Bucket.callbackTargets),
+        // the only reader of the callback secrets; it writes a finished job's target again with
+        // its time to live (retention), the one write it makes there
+        ...kvReadWrite(Bucket.callbackTargets),
       ]);
     case "dashboard":
       return base(role, [

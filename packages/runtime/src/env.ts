@@ -21,6 +21,30 @@ export const envBool = (fallback: boolean) =>
     .default(fallback ? "true" : "false")
     .transform((v) => v === "true" || v === "1");
 
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `250ms`, `5s`, `30m`, `2h`, `1d` (or a bare number of milliseconds) in milliseconds; throws on anything else. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!match) throw new Error(`${JSON.stringify(text)} is not a duration such as 250ms, 5s, 30m, 2h or 1d`);
+  const unit = (match[2] ?? "ms") as keyof typeof UNIT_MS;
+  return Math.round(Number(match[1]) * UNIT_MS[unit]);
+}
+
+/** A duration env variable (`parseDuration`), in milliseconds; `fallback` is written the same way. */
+export const envDuration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      try {
+        return parseDuration(text);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+
 const optionalPath = z.preprocess((v) => (v === "" ? undefined : v), z.string().min(1).optional());
 
 /** Variables every service reads. */

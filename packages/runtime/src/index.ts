@@ -12,6 +12,7 @@ export * from "./lifecycle.js";
 export * from "./publish.js";
 export * from "./cancellations.js";
 export * from "./job-outcomes.js";
+export * from "./key-expiry.js";
 export * from "./job-queue.js";
 export * from "./kv-mirror.js";
 export * from "./queue-estimate.js";

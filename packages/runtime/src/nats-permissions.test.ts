@@ -121,7 +121,7 @@ const outsideGrants: Record<string, Array<[string, Action]>> = {
   notifier: [
     ["publish any job event", publish(Subject.jobEvent("job-1", "completed"))],
     ["submit a training request", publish(Subject.trainRequested)],
-    ["write a callback target", publish("$KV.callback-targets.job-1")],
+    ["cancel a job", publish("$KV.cancellations.job-1")],
     ["write an artifact", publish("$O.artifacts.C.abc")],
   ],
   dashboard: [

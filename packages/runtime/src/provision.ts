@@ -5,7 +5,7 @@
  * services start (the launcher, compose's `nats-provision`, the Helm chart's hook Job).
  */
 import { z } from "zod";
-import { CommonEnv, natsAuth, parseEnv } from "./env.js";
+import { CommonEnv, envDuration, natsAuth, parseEnv } from "./env.js";
 import { createLogger } from "./logger.js";
 import { exitOnStartupError } from "./lifecycle.js";
 import { connectNats } from "./nats.js";
@@ -18,6 +18,13 @@ const Env = CommonEnv.extend({
   NATS_STREAM_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_TOPOLOGY.streamMaxBytes),
   /** Bound of each object store (datasets, artifacts) in bytes; a put past it is refused. */
   NATS_OBJECT_STORE_MAX_BYTES: z.coerce.number().int().positive().default(DEFAULT_TOPOLOGY.objectStoreMaxBytes),
+  /**
+   * Age at which artifacts (models, plots, logs, checkpoints) are deleted (`192h`, `10d`): keep it
+   * above the notifier's DOWNLOAD_URL_TTL_HOURS, or download links outlive their files.
+   */
+  NATS_ARTIFACTS_MAX_AGE: envDuration(String(DEFAULT_TOPOLOGY.artifactsMaxAgeMs)).pipe(
+    z.number().min(1000, "must be at least 1s"),
+  ),
 });
 
 const log = createLogger("provision", "info");
@@ -28,9 +35,10 @@ try {
     replicas: env.NATS_REPLICAS,
     streamMaxBytes: env.NATS_STREAM_MAX_BYTES,
     objectStoreMaxBytes: env.NATS_OBJECT_STORE_MAX_BYTES,
+    artifactsMaxAgeMs: env.NATS_ARTIFACTS_MAX_AGE,
   });
   await nc.drain();
-  log.info({ replicas: env.NATS_REPLICAS }, "topology provisioned");
+  log.info({ replicas: env.NATS_REPLICAS, artifacts_max_age_ms: env.NATS_ARTIFACTS_MAX_AGE }, "topology provisioned");
 } catch (err) {
   exitOnStartupError(log, err);
 }

@@ -12,13 +12,30 @@ import { Objm, type ObjectStoreOptions } from "@nats-io/obj";
 import { nanos } from "@nats-io/nats-core";
 import { Bucket, JOB_EVENTS_STREAM, Subject, TRAIN_STREAM } from "@trainyard/contracts";
 
-const DAY_MS = 24 * 60 * 60 * 1000;
+const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * HOUR_MS;
 const GIB = 1024 ** 3;
 
 /** Agents re-put their heartbeat well within this; a silent agent's entry expires. */
 export const AGENT_HEARTBEAT_TTL_MS = 30_000;
 /** The scheduler leader renews its entry well within this; a dead leader's entry expires. */
 export const SCHEDULER_LEADER_TTL_MS = 10_000;
+/**
+ * How long the marker the server leaves when a key's TTL runs out lives: watchers (the
+ * scheduler's mirrors) learn of the expiry from it, then it goes too.
+ */
+export const EXPIRY_MARKER_TTL_MS = HOUR_MS;
+
+/**
+ * Buckets whose keys get a per-message TTL once their job has ended (`expireKeyAfter`): the
+ * scheduler's release expires `job-outcomes` and `cancellations`, the notifier `callback-targets`
+ * once it has the job's terminal callback. Their streams allow per-message TTLs.
+ */
+export const EXPIRING_KV_BUCKETS: readonly string[] = [
+  Bucket.callbackTargets,
+  Bucket.cancellations,
+  Bucket.jobOutcomes,
+];
 
 /**
  * The settings of the whole NATS topology that a deployment chooses. Replicas are 1 on a single
@@ -31,12 +48,20 @@ export interface TopologyOptions {
   streamMaxBytes: number;
   /** Bound of each object store (`datasets`, `artifacts`); a put that would pass it is refused. */
   objectStoreMaxBytes: number;
+  /**
+   * Age at which an artifact (model, plots, log, checkpoint) is deleted: longer than the download
+   * links the notifier signs (`DOWNLOAD_URL_TTL_HOURS`). A running job's `last.pt` is rewritten
+   * every epoch, so it is never older than one epoch.
+   */
+  artifactsMaxAgeMs: number;
 }
 
 export const DEFAULT_TOPOLOGY: TopologyOptions = {
   replicas: 1,
   streamMaxBytes: 2 * GIB,
   objectStoreMaxBytes: 20 * GIB,
+  // the notifier's 168 h download links, plus a day
+  artifactsMaxAgeMs: 192 * HOUR_MS,
 };
 
 type StreamDefinition = Partial<StreamConfig> & { name: string; subjects: string[] };
@@ -94,15 +119,31 @@ export function kvOptions(name: KvBucketName, opts: TopologyOptions = DEFAULT_TO
       : name === Bucket.schedulerLeader
         ? SCHEDULER_LEADER_TTL_MS
         : undefined;
-  return { history: 1, replicas: opts.replicas, ...(ttl ? { ttl } : {}) };
+  return {
+    history: 1,
+    replicas: opts.replicas,
+    ...(ttl ? { ttl } : {}),
+    ...(EXPIRING_KV_BUCKETS.includes(name) ? { markerTTL: EXPIRY_MARKER_TTL_MS } : {}),
+  };
 }
 
-/** The settings of one object store. */
+/**
+ * The settings of one object store. Artifacts expire with their age; a dataset archive is
+ * deleted by the dataset service once no job needs it, and its deletion marker carries a TTL
+ * (so the datasets stream allows per-message TTLs).
+ */
 export function objectStoreOptions(
-  _name: string,
+  name: string,
   opts: TopologyOptions = DEFAULT_TOPOLOGY,
-): Partial<ObjectStoreOptions> {
-  return { storage: StorageType.File, replicas: opts.replicas, max_bytes: opts.objectStoreMaxBytes };
+): Partial<ObjectStoreOptions> & { allow_msg_ttl?: boolean } {
+  return {
+    storage: StorageType.File,
+    replicas: opts.replicas,
+    max_bytes: opts.objectStoreMaxBytes,
+    ...(name === Bucket.artifacts ? { ttl: nanos(opts.artifactsMaxAgeMs) } : {}),
+    // passed through to the stream's config by the client
+    ...(name === Bucket.datasets ? { allow_msg_ttl: true } : {}),
+  };
 }
 
 /**
@@ -116,20 +157,26 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
   const kvm = new Kvm(nc);
   for (const name of KV_BUCKETS) {
     const options = kvOptions(name, opts);
-    await kvm.create(name, options);
+    await kvm.create(name, { ...options });
     await jsm.streams.update(`KV_${name}`, {
       num_replicas: opts.replicas,
       max_age: nanos(options.ttl ?? 0),
+      // an existing bucket gains per-message TTLs (they cannot be turned off again)
+      ...(options.markerTTL ? { allow_msg_ttl: true, subject_delete_marker_ttl: nanos(options.markerTTL) } : {}),
     });
   }
   const objm = new Objm(nc);
   for (const name of OBJECT_STORES) {
     const options = objectStoreOptions(name, opts);
-    await objm.create(name, options);
+    // a copy: the client deletes `ttl` and `replicas` from the options it is given
+    await objm.create(name, { ...options });
     await jsm.streams.update(`OBJ_${name}`, {
       num_replicas: opts.replicas,
       ...(options.max_bytes ? { max_bytes: options.max_bytes } : {}),
-      ...(options.ttl ? { max_age: options.ttl } : {}),
+      max_age: options.ttl ?? 0,
+      // the server refuses a duplicate window longer than the age (its default is 2 minutes)
+      ...(options.ttl ? { duplicate_window: Math.min(options.ttl, nanos(2 * 60_000)) } : {}),
+      ...(options.allow_msg_ttl ? { allow_msg_ttl: true } : {}),
     });
   }
   return jsm;

@@ -19,6 +19,22 @@ describe("notifier env", () => {
     assert.deepEqual(env.OUTBOUND_ALLOW_LIST, { allowHosts: [], allowCidrs: [] });
     assert.equal(env.MONGO_URL, "mongodb://127.0.0.1:27017/");
     assert.equal(env.PUBLIC_BASE_URL, "http://127.0.0.1:8080");
+    assert.equal(env.CALLBACK_TARGET_TTL, 21 * 86_400_000, "callback targets are kept 21 days after the job's end");
+  });
+
+  it("refuses a callback target TTL shorter than twice the longest delivery of the schedule", () => {
+    // 1 s and 2 s steps, no jitter: a Retry-After can hold each for 2 s, so one delivery takes up to 4 s
+    const schedule = { CALLBACK_RETRY_SCHEDULE: "1s,2s", CALLBACK_RETRY_JITTER: "0" };
+    assert.equal(parseEnv(Env, { ...required, ...schedule, CALLBACK_TARGET_TTL: "8s" }).CALLBACK_TARGET_TTL, 8_000);
+    assert.throws(
+      () => parseEnv(Env, { ...required, ...schedule, CALLBACK_TARGET_TTL: "7s" }),
+      (err: unknown) => err instanceof ConfigError && /CALLBACK_TARGET_TTL: must be at least 8s/.test(err.message),
+    );
+    assert.throws(
+      () => parseEnv(Env, { ...required, CALLBACK_TARGET_TTL: "3d" }),
+      (err: unknown) => err instanceof ConfigError && /CALLBACK_TARGET_TTL/.test(err.message),
+      "the default schedule needs more than 3 days",
+    );
   });
 
   it("reads a compressed schedule and the same allow-list as the dataset service", () => {

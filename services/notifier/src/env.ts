@@ -2,9 +2,10 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { CommonEnv, envAllowList, envBool } from "@trainyard/runtime";
-import { parseDuration, parseSchedule, STANDARD_WEBHOOKS_SCHEDULE } from "./retry-schedule.js";
+import { longestDeliveryMs, parseDuration, parseSchedule, STANDARD_WEBHOOKS_SCHEDULE } from "./retry-schedule.js";
 
 const positiveInt = z.coerce.number().int().positive();
+const DAY_MS = 86_400_000;
 
 /** A duration (`15s`, `500ms`, `2m`) or a plain number of milliseconds. */
 const duration = z.string().transform((text, ctx) => {
@@ -61,5 +62,22 @@ export const Env = CommonEnv.extend({
    * reach although they are not public; the same setting as the dataset service's. Comma-separated.
    */
   OUTBOUND_ALLOW_LIST: envAllowList(),
+  /**
+   * How long a job's callback target (URL and secret) is kept once the notifier has taken in the
+   * job's terminal event (`21d`, `36h`); then its key expires. It must outlast the job's remaining
+   * callbacks, at most twice the longest delivery of the schedule (a failing progress callback's
+   * retries, then the terminal one's: 18.4 days by default); the rest is the time an operator has
+   * to redeliver a callback.
+   */
+  CALLBACK_TARGET_TTL: duration.default(21 * DAY_MS),
+}).superRefine((env, ctx) => {
+  const needed = 2 * longestDeliveryMs({ scheduleMs: env.CALLBACK_RETRY_SCHEDULE, jitter: env.CALLBACK_RETRY_JITTER });
+  if (env.CALLBACK_TARGET_TTL < needed) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["CALLBACK_TARGET_TTL"],
+      message: `must be at least ${Math.ceil(needed / 1000)}s: twice the longest delivery of CALLBACK_RETRY_SCHEDULE, so no retry finds the target gone`,
+    });
+  }
 });
 export type Env = z.infer<typeof Env>;

@@ -14,6 +14,11 @@ export interface EventIntakeDeps {
   scheduler: DeliveryScheduler;
   links: DownloadLinks;
   log: Logger;
+  /**
+   * Starts the time to live of the job's callback target; called for its terminal event before
+   * that event is acknowledged, so a crash in between calls it again, never not at all.
+   */
+  expireTarget(jobId: string): Promise<void>;
   /** Messages fetched ahead of the one being handled. */
   prefetch?: number;
   now?: () => Date;
@@ -64,6 +69,7 @@ export async function startEventIntake(deps: EventIntakeDeps): Promise<{ stop():
     if (!parsed.success) return "poison";
     const event = parsed.data;
     const fields = { job_id: event.job_id, event: event.type, seq };
+    if (event.type === "completed" || event.type === "failed") await deps.expireTarget(event.job_id);
     // a job's first event (the gateway's `queued`) needs no look-up; later ones may, once
     const entry =
       deps.scheduler.cached(event.job_id) ??

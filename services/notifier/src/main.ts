@@ -22,6 +22,7 @@ await runService("notifier", Env, async (env, log) => {
     concurrency: env.CALLBACK_CONCURRENCY,
     replicaId: env.NOTIFIER_REPLICA_ID,
     leaseTtlMs: env.NOTIFIER_LEASE_TTL,
+    targetTtlMs: env.CALLBACK_TARGET_TTL,
   });
   log.info(
     {

@@ -1,7 +1,15 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Db } from "mongodb";
 import { Bucket, Consumer, JOB_EVENTS_STREAM, RedeliveryRequest, Subject, TRAIN_STREAM } from "@trainyard/contracts";
-import { ensureConsumer, ensureStreams, openKv, startConsumer, ack, type Logger } from "@trainyard/runtime";
+import {
+  ensureConsumer,
+  ensureStreams,
+  openKeyExpiry,
+  openKv,
+  startConsumer,
+  ack,
+  type Logger,
+} from "@trainyard/runtime";
 import { cachedTargets, kvCallbackTargets, type CallbackTargets } from "./adapters/callback-targets.js";
 import { openDeliveryStore } from "./adapters/delivery-store.js";
 import { createHttpCallbackSender, type CallbackSender, type HttpCallbackOptions } from "./adapters/http-callback.js";
@@ -25,6 +33,8 @@ export interface NotifierDeps {
   replicaId: string;
   /** How long a silent replica keeps the lease before another takes over. */
   leaseTtlMs: number;
+  /** How long a job's callback target is kept after its terminal event was taken in (retention). */
+  targetTtlMs: number;
   /** How long a new callback may wait on its unacknowledged job event (default 5 s). */
   holdMs?: number;
   sender?: CallbackSender;
@@ -70,6 +80,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
     maxAckPending: 1,
   });
   const targets = deps.targets ?? cachedTargets(kvCallbackTargets(await openKv(deps.nc, Bucket.callbackTargets)));
+  const targetExpiry = await openKeyExpiry(deps.nc, Bucket.callbackTargets);
   const sender = deps.sender ?? createHttpCallbackSender(deps.http);
   const store = await openDeliveryStore(deps.db, deps.log);
   const lease = mongoLease(deps.db, { replicaId: deps.replicaId, ttlMs: deps.leaseTtlMs, log: deps.log });
@@ -99,7 +110,18 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
       });
       started.push(scheduler);
       await scheduler.restore(await store.loadOpen());
-      started.unshift(await startEventIntake({ jsm, store, scheduler, links: deps.links, log: deps.log }));
+      started.unshift(
+        await startEventIntake({
+          jsm,
+          store,
+          scheduler,
+          links: deps.links,
+          log: deps.log,
+          async expireTarget(jobId) {
+            await targetExpiry.expireAfter(jobId, deps.targetTtlMs);
+          },
+        }),
+      );
       scheduler.start();
       started.unshift(
         await startConsumer({

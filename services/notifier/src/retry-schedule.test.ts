@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   delayBounds,
+  longestDeliveryMs,
   parseDuration,
   parseRetryAfter,
   parseSchedule,
@@ -47,6 +48,15 @@ describe("retry schedule", () => {
     assert.throws(() => parseDuration("5 minutes"), /not a duration/);
     assert.throws(() => parseDuration("-5s"), /not a duration/);
     assert.throws(() => parseSchedule(" , "), /at least one/);
+  });
+
+  it("bounds a callback's whole delivery: each delay at its jitter's top or a Retry-After held to 24 h", () => {
+    // eight delays held at 24 h by Retry-After, the last at 24 h + 20 %
+    assert.equal(longestDeliveryMs(policy), 8 * 24 * HOUR + 28.8 * HOUR);
+    assert.equal(longestDeliveryMs({ scheduleMs: [100, 300], jitter: 0.5 }), 300 + 450);
+    let worst = 0;
+    for (let failures = 1; failures <= 9; failures++) worst += retryDelayMs(failures, policy, 24 * HOUR, () => 1)!;
+    assert.equal(worst, longestDeliveryMs(policy), "the bound is reached by the longest delays retryDelayMs draws");
   });
 
   it("draws each delay within ±jitter of its step, and ends the schedule with a dead letter", () => {

@@ -2,19 +2,13 @@
  * The retry schedule of a callback: the Standard Webhooks steps by default, configurable (and
  * compressible for tests), with jitter, Retry-After honoured and a dead letter at the end.
  */
+import { parseDuration } from "@trainyard/runtime";
+
+/** Durations are parsed as every service parses them. */
+export { parseDuration };
 
 /** The Standard Webhooks schedule: delays after the 1st, 2nd, … failed attempt. */
 export const STANDARD_WEBHOOKS_SCHEDULE = "5s,5m,30m,2h,5h,10h,14h,20h,24h";
-
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-/** `250ms`, `5s`, `30m`, `2h`, `1d` (or a bare number of milliseconds) in milliseconds; throws on anything else. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!match) throw new Error(`${JSON.stringify(text)} is not a duration such as 250ms, 5s, 30m, 2h or 1d`);
-  const unit = (match[2] ?? "ms") as keyof typeof UNIT_MS;
-  return Math.round(Number(match[1]) * UNIT_MS[unit]);
-}
 
 /** A comma-separated list of durations, e.g. `5s,5m,30m`; at least one. */
 export function parseSchedule(text: string): number[] {
@@ -67,6 +61,16 @@ export function verdictOf(result: AttemptResult): AttemptVerdict {
       if (result.status === 410) return { kind: "gone" };
       return { kind: "failed", reason: `receiver answered ${result.status}`, retryAfterMs: result.retryAfterMs };
   }
+}
+
+/**
+ * The longest a callback can stay in its line, from its first attempt to its dead letter: every
+ * delay at the top of its jitter, or a Retry-After at the schedule's longest step, whichever is
+ * longer (the time the attempts themselves take aside).
+ */
+export function longestDeliveryMs(policy: RetryPolicy): number {
+  const ceiling = Math.max(...policy.scheduleMs);
+  return policy.scheduleMs.reduce((sum, step) => sum + Math.max(Math.round(step * (1 + policy.jitter)), ceiling), 0);
 }
 
 /** The range a delay after `failures` failed attempts is drawn from, or null when the schedule is spent. */

@@ -16,6 +16,7 @@ import {
   openCancellations,
   openJobOutcomes,
   openJobQueue,
+  openKeyExpiry,
   openKv,
   openObjectStore,
   publishJobEvent,
@@ -45,12 +46,14 @@ await runService("scheduler", Env, async (env, log) => {
     filterSubjects: [...Subject.terminalJobEvents],
     ackWaitMs: 30_000,
   });
-  const [queue, cluster, cancellations, artifacts, leaderKv] = await Promise.all([
+  const [queue, cluster, cancellations, artifacts, leaderKv, outcomeExpiry, cancellationExpiry] = await Promise.all([
     openJobQueue(nc, { mirror: true }),
     openCluster(nc, { mirror: true }),
     openCancellations(nc, { mirror: true }),
     openObjectStore(nc, Bucket.artifacts),
     openKv(nc, Bucket.schedulerLeader),
+    openKeyExpiry(nc, Bucket.jobOutcomes),
+    openKeyExpiry(nc, Bucket.cancellations),
   ]);
   const leadership = startLeadership(leaderKv, env.SCHEDULER_REPLICA_ID, env.SCHEDULER_LEADER_RENEW_MS, log);
   const deps: SchedulingDeps = {
@@ -65,6 +68,10 @@ await runService("scheduler", Env, async (env, log) => {
     publishAssignment: (a) => publishJson(js, Subject.assignment(a.agent_id), a, `${a.job_id}:assign:${a.attempt}`),
     publishEvent: (event, msgId) => publishJobEvent(js, event, msgId),
     outcomes: await openJobOutcomes(nc),
+    async expireJobKeys(jobId) {
+      await outcomeExpiry.expireAfter(jobId, env.SCHEDULER_FINISHED_JOB_TTL);
+      await cancellationExpiry.expireAfter(jobId, env.SCHEDULER_FINISHED_JOB_TTL);
+    },
     maxAttempts: env.SCHEDULER_MAX_ATTEMPTS,
     log,
     now: () => new Date(),

@@ -27,6 +27,7 @@ import {
   ensureStreams,
   openJobOutcomes,
   openJobQueue,
+  openKeyExpiry,
   openKv,
   publishJson,
   type JobOutcomes,
@@ -116,6 +117,7 @@ function deps(recorded: Recorded, overrides: Partial<SchedulingDeps> = {}): Sche
       recorded.events.push(event);
     },
     outcomes,
+    expireJobKeys: async () => undefined,
     maxAttempts: 3,
     log,
     now: () => new Date(),
@@ -148,7 +150,7 @@ describe("scheduleRound (real NATS)", () => {
       const { placed } = await scheduleRound(deps(recorded));
       assert.equal(placed.length, 1, `round ${i + 1} places exactly one job on the one slot`);
       order.push(placed[0] ?? "");
-      await finishJob({ queue, cluster, log }, placed[0] ?? "");
+      await finishJob(deps(recorded), placed[0] ?? "");
     }
     assert.deepEqual(order, [high.job_id, normalA.job_id, normalB.job_id, low.job_id]);
     assert.equal((await queue.list()).length, 0, "finished jobs leave the queue");
@@ -174,7 +176,7 @@ describe("scheduleRound (real NATS)", () => {
       }
       // the oldest running job finishes, freeing its slot
       const first = [...holders.values()][0];
-      if (first) await finishJob({ queue, cluster, log }, first);
+      if (first) await finishJob(deps(recorded), first);
     }
     assert.equal(recorded.assignments.length, 8, "one assignment per job");
   });
@@ -317,6 +319,52 @@ describe("scheduleRound (real NATS)", () => {
     const placed = [...one.placed, ...two.placed];
     assert.equal(placed.length, 1, `exactly one placement on the single slot, got ${placed.join(", ")}`);
     assert.equal(recorded.assignments.length, 1, "exactly one assignment published");
+  });
+});
+
+describe("finishJob: retention of a finished job's keys (real NATS KV, per-message TTL)", () => {
+  test("a released job's outcome and cancellation keys expire after the TTL; a running job's stay", async () => {
+    const [outcomeExpiry, cancellationExpiry, cancellations, outcomeKv] = await Promise.all([
+      openKeyExpiry(nc, Bucket.jobOutcomes),
+      openKeyExpiry(nc, Bucket.cancellations),
+      openKv(nc, Bucket.cancellations),
+      openKv(nc, Bucket.jobOutcomes),
+    ]);
+    const ttlMs = 1_000;
+    const expireJobKeys = async (jobId: string) => {
+      await outcomeExpiry.expireAfter(jobId, ttlMs);
+      await cancellationExpiry.expireAfter(jobId, ttlMs);
+    };
+    const finished = datasetReady();
+    const running = datasetReady();
+    for (const job of [finished, running]) {
+      await enqueue(job);
+      // both were cancelled; only the first has reached its terminal event
+      await cancellations.put(
+        job.job_id,
+        JSON.stringify({ job_id: job.job_id, requested_at: new Date().toISOString() }),
+      );
+      await outcomes.claim(job.job_id, "cancelled");
+    }
+    await finishJob({ queue, cluster, log, expireJobKeys }, finished.job_id);
+    const present = async (kv: KV, key: string) => (await kv.get(key))?.operation === "PUT";
+    const deadline = Date.now() + 10_000;
+    while ((await present(outcomeKv, finished.job_id)) || (await present(cancellations, finished.job_id))) {
+      assert.ok(Date.now() < deadline, "the finished job's outcome and cancellation keys expire within 10 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await present(outcomeKv, running.job_id), true, "the running job's outcome is kept");
+    assert.equal(await present(cancellations, running.job_id), true, "the running job's cancellation is kept");
+    assert.equal(
+      await outcomes.claim(finished.job_id, "completed"),
+      "completed",
+      "the expiry leaves no key behind that would block a later create",
+    );
+    assert.equal(
+      await outcomeExpiry.expireAfter("never-written", ttlMs),
+      false,
+      "a key that holds no value has nothing to expire",
+    );
   });
 });
 

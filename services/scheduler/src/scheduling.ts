@@ -33,6 +33,8 @@ export interface SchedulingDeps {
   publishEvent: (event: JobEvent, msgId: string) => Promise<void>;
   /** The job-outcomes bucket: a failure is published only if it is the job's outcome. */
   outcomes: JobOutcomes;
+  /** Gives a finished job's `job-outcomes` and `cancellations` keys their time to live. */
+  expireJobKeys(jobId: string): Promise<void>;
   maxAttempts: number;
   log: Logger;
   now(): Date;
@@ -57,13 +59,18 @@ export async function enqueueJob(
   return ack;
 }
 
-/** A job reached its terminal event: it leaves the queue and frees its slot. */
+/**
+ * A job reached its terminal event: it leaves the queue, frees its slot, and its outcome and
+ * cancellation keys start their time to live (every terminal event reaches this release, so no
+ * finished job's keys are kept for ever).
+ */
 export async function finishJob(
-  deps: Pick<SchedulingDeps, "queue" | "cluster" | "log">,
+  deps: Pick<SchedulingDeps, "queue" | "cluster" | "log" | "expireJobKeys">,
   jobId: string,
 ): Promise<Outcome> {
   await deps.queue.remove(jobId);
   if (await deps.cluster.release(jobId)) deps.log.info({ job_id: jobId }, "slot released");
+  await deps.expireJobKeys(jobId);
   return ack;
 }
 

@@ -95,6 +95,7 @@ export async function startWorld(name: string): Promise<World> {
         concurrency: 16,
         replicaId: `test-${randomUUID().slice(0, 8)}`,
         leaseTtlMs: 1_500,
+        targetTtlMs: 60_000,
         ...overrides,
       });
       notifiers.push(notifier);
