@@ -3,7 +3,7 @@
 # ones that already exist, so re-running it only fills gaps:
 #   nats/<user>.nk, nats/auth.conf   NATS nkeys of admin, each service and each agent; the include
 #                                    every NATS node loads (packages/stack/dist/nats-auth.js)
-#   api_secret, download_url_secret, dashboard_token, grafana_admin_password
+#   api_secret, api_secrets (empty), download_url_secret, dashboard_token, grafana_admin_password
 #   mongo_root_password, mongo_app_password, mongo_keyfile, mongo_url (the services' connection)
 #
 #   sudo ./generate-secrets.sh [--agents gpu-1,gpu-2] [--pool]
@@ -53,6 +53,8 @@ fi
 
 # --- Shared secrets of the services.
 keep_or_write "$secrets/api_secret" random
+# More accepted API tokens during a rotation (deploy/README.md); empty otherwise.
+[ -e "$secrets/api_secrets" ] || : >"$secrets/api_secrets"
 keep_or_write "$secrets/download_url_secret" random
 keep_or_write "$secrets/dashboard_token" random
 keep_or_write "$secrets/grafana_admin_password" random
@@ -66,7 +68,7 @@ keep_or_write "$secrets/mongo_keyfile" keyfile
 keep_or_write "$secrets/mongo_url" mongo_url
 
 # --- Owners: compose mounts each file as it is on the host, so the reading user must own it.
-service_files=("$secrets"/nats/*.nk "$secrets"/{api_secret,download_url_secret,dashboard_token,mongo_url})
+service_files=("$secrets"/nats/*.nk "$secrets"/{api_secret,api_secrets,download_url_secret,dashboard_token,mongo_url})
 chmod 0600 "${service_files[@]}" "$secrets"/{grafana_admin_password,mongo_root_password,mongo_app_password,mongo_keyfile}
 if [ "$(id -u)" = 0 ]; then
   chown 1000:1000 "${service_files[@]}"

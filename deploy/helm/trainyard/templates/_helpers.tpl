@@ -44,13 +44,16 @@ imagePullPolicy: {{ .image.pullPolicy }}
 {{- end -}}
 {{- end -}}
 
-{{/* One variable from the application Secret. Input: dict root, name, key. */}}
+{{/* One variable from the application Secret. Input: dict root, name, key, optional. */}}
 {{- define "trainyard.secretEnv" -}}
 - name: {{ .name }}
   valueFrom:
     secretKeyRef:
       name: {{ include "trainyard.secretName" .root }}
       key: {{ .key }}
+      {{- if .optional }}
+      optional: true
+      {{- end }}
 {{- end -}}
 
 {{/*
