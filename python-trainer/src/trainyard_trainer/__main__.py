@@ -18,6 +18,7 @@ from trainyard_trainer.epoch_reporter import EpochReporter
 from trainyard_trainer.errors import FailureCode, TrainingCancelled
 from trainyard_trainer.event_stream import EventStream
 from trainyard_trainer.failure_classification import classify_failure
+from trainyard_trainer.finished_resume import complete_finished, finished_checkpoint
 from trainyard_trainer.job_config import JobConfig, JobConfigError, load_job_config
 from trainyard_trainer.memory_policy import MemoryBudget
 from trainyard_trainer.model_resolution import ModelChoice, installed_architectures, resolve_model
@@ -96,6 +97,10 @@ def run_job(job: JobConfig, settings: TrainerSettings, events: EventStream, repo
     dataset_yaml = prepare_dataset_yaml(job.data_yaml, job.run_dir / "dataset.yaml")
 
     lock_down_ultralytics(weights_dirs[0] if weights_dirs else config_dir / "weights", job.run_dir)
+    finished = finished_checkpoint(job)
+    if finished is not None:
+        complete_finished(job, finished, dataset_yaml, reporter, events)
+        return
     model = train(job, choice, dataset_yaml, reporter, settings)
     complete(model, reporter, events)
 

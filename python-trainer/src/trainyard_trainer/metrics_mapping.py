@@ -114,15 +114,19 @@ class EpochHistory:
 
 
 def final_metrics(
-    final_validation: Mapping[str, Any] | None, history: EpochHistory, total_epochs: int
+    final_validation: Mapping[str, Any] | None,
+    history: EpochHistory,
+    total_epochs: int,
+    weights_epoch: int | None = None,
 ) -> dict[str, float | int | None]:
     """The `final_metrics` of the done event.
 
     Precision, recall and mAP come from Ultralytics' final validation of best.pt; that validation reports no
     training losses, so the losses are those of the best epoch, the one best.pt was saved at. Without a
-    finite fitness anywhere, best.pt is the last epoch's.
+    finite fitness anywhere, best.pt is the last epoch's. `weights_epoch` names the epoch the model file
+    holds when it is not the best one (a finished checkpoint completed after its run was lost).
     """
-    best = history.best_epoch() or history.last_epoch() or total_epochs
+    best = weights_epoch or history.best_epoch() or history.last_epoch() or total_epochs
     metrics = history.metrics.get(best, {})
     return {
         **validation_metrics(final_validation),

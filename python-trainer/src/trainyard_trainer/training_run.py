@@ -102,7 +102,7 @@ def train(
     while True:
         model = load_model(attempt.choice)
         if attempt.resume:
-            _prepare_resume(model, job.run_dir / "results.csv", reporter)
+            prepare_resume(model, job.run_dir / "results.csv", reporter)
         reporter.attach(model)
         try:
             reporter.budget.apply()
@@ -151,7 +151,7 @@ def complete(model: Any, reporter: EpochReporter, events: EventStream) -> None:
     events.done(str(best.resolve()), final_metrics(validation, reporter.history, int(trainer.epochs)))
 
 
-def _prepare_resume(model: Any, results_csv: Path, reporter: EpochReporter) -> None:
+def prepare_resume(model: Any, results_csv: Path, reporter: EpochReporter) -> None:
     """Make results.csv and the reporter's history hold exactly the epochs the checkpoint has trained."""
     ckpt = getattr(model, "ckpt", None) or {}
     trained = int(ckpt.get("epoch", -1)) + 1
