@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project after doing all set-up: bootstrap (idempotent), build,
-# static checks, unit + integration tests (real NATS / FerretDB), the Python trainer's tests
+# static checks (deploy files included), unit + integration tests (real NATS / FerretDB), the Python trainer's tests
 # (real Ultralytics) and the end-to-end test. Ends with "N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,6 +42,8 @@ check contracts-generated pnpm --filter @trainyard/contracts check:generated
 check dashboard-ui-types pnpm --filter @trainyard/dashboard check:ui
 check ruff .venv/bin/ruff check python-trainer
 check mypy .venv/bin/mypy --config-file python-trainer/pyproject.toml python-trainer/src
+# deploy/: compose, Helm chart, Dockerfiles and NATS configs, each tool also shown to reject a broken copy
+check deploy bash scripts/check-deploy.sh
 
 step "unit and integration tests (real nats-server and FerretDB)"
 mapfile -t suites < <(find packages services -path '*/node_modules' -prune -o -path '*/dist/*' -name '*.test.js' -print | sort)
