@@ -140,6 +140,10 @@ export function natsGrants(role: NatsRole): NatsGrants {
         ...objReadWrite(Bucket.datasets),
         ...kvRead(Bucket.cancellations),
         ...kvReadWrite(Bucket.jobOutcomes),
+        // archive retention: an archive is deleted once no queued or running job needs it and the
+        // scheduler has taken in every ready dataset
+        ...kvRead(Bucket.queue),
+        `${api}.CONSUMER.INFO.${TRAIN_STREAM}.${Consumer.scheduler}`,
       ]);
     case "scheduler":
       return base(role, [

@@ -18,6 +18,7 @@ import {
 } from "@trainyard/runtime";
 import { DatasetError } from "./dataset-error.js";
 import type { DownloadedArchive } from "./adapters/download.js";
+import { touchScratch } from "./adapters/work-dir.js";
 import { VALIDATION_VERSION, type DatasetStore, type ValidationRecord } from "./adapters/dataset-store.js";
 import { downloadProgress, type DownloadStep } from "./download-progress.js";
 import type { DatasetTree } from "./dataset-tree.js";
@@ -105,6 +106,8 @@ async function fetchAndValidate(
   await mkdir(deps.workDir, { recursive: true });
   const scratch = await mkdtemp(join(deps.workDir, `${jobId}-`));
   const heartbeat = setInterval(() => {
+    // a work-dir sweep (this replica's or another's) leaves a folder in use alone
+    touchScratch(scratch).catch((err: unknown) => log.warn({ err }, "scratch folder not touched"));
     try {
       delivery.working();
     } catch (err) {

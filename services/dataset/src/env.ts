@@ -1,14 +1,25 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CommonEnv, DEFAULT_ZIP_LIMITS, envAllowList, envBool } from "@trainyard/runtime";
+import { CommonEnv, DEFAULT_ZIP_LIMITS, envAllowList, envBool, envDuration } from "@trainyard/runtime";
 import { z } from "zod";
 
 const GIB = 1024 ** 3;
 const positiveInt = z.coerce.number().int().positive();
 
 export const Env = CommonEnv.extend({
-  /** Scratch space for downloaded archives (never extracted here); each job gets its own folder, removed when done. */
+  /**
+   * Scratch space for downloaded archives (never extracted here); each job gets its own folder,
+   * removed when done. Folders a killed process left are removed at start-up and by every sweep.
+   */
   DATASET_WORK_DIR: z.string().min(1).default(join(tmpdir(), "trainyard-dataset")),
+  /**
+   * A stored archive is deleted once no queued or running job needs it and no job took it into
+   * use for this long (`10m`): the time a job may take from this service's hand-over to the
+   * scheduler's queue.
+   */
+  DATASET_ARCHIVE_GRACE: envDuration("10m"),
+  /** How often the datasets store (unneeded archives) and the work dir (leftovers) are swept (`5m`). */
+  DATASET_SWEEP_INTERVAL: envDuration("5m").pipe(z.number().min(100, "must be at least 100ms")),
   /** Largest dataset archive accepted, in bytes; refused early on Content-Length and enforced while streaming. */
   DATASET_MAX_BYTES: positiveInt.default(10 * GIB),
   /** Deadline for a whole download, every attempt, redirect and back-off included, in milliseconds. */

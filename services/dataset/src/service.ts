@@ -13,9 +13,14 @@ import {
   type Logger,
   openCancellations,
   openJobOutcomes,
+  openJobQueue,
+  isNotFound,
 } from "@trainyard/runtime";
+import { archiveObjects } from "./adapters/archive-objects.js";
 import { downloadArchive } from "./adapters/download.js";
 import { objectDatasetStore } from "./adapters/dataset-store.js";
+import { sweepWorkDir } from "./adapters/work-dir.js";
+import { sweepArchives } from "./archive-retention.js";
 import { ArchiveTree } from "./archive-tree.js";
 import { intakeDataset } from "./dataset-intake.js";
 import type { Env } from "./env.js";
@@ -25,6 +30,10 @@ import { validateYoloDataset } from "./yolo-layout.js";
 const ACK_WAIT_MS = 60_000;
 /** Jobs one instance works on at once; each is mostly waiting on the network or the disk. */
 const JOBS_IN_FLIGHT = 4;
+/** A deleted archive's marker lives this long (the first sweep of a process purges its chunks again). */
+const DELETED_MARKER_TTL_MS = 24 * 60 * 60 * 1000;
+/** A work-dir entry untouched this long is a leftover: running intakes touch theirs every 15 s. */
+const SCRATCH_STALE_MS = 10 * 60 * 1000;
 
 export interface DatasetService {
   /** Stops taking jobs, interrupts running downloads (they are redelivered later), closes NATS. */
@@ -48,7 +57,9 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
   const outcomes = await openJobOutcomes(nc);
   const policy = { allowPrivate: env.OUTBOUND_ALLOW_PRIVATE, ...env.OUTBOUND_ALLOW_LIST };
   const dispatcher = guardedAgent(policy, { connect: { timeout: env.DATASET_CONNECT_TIMEOUT_MS } });
-  const store = objectDatasetStore(datasets);
+  const archives = await archiveObjects(nc, Bucket.datasets, { markerTtlMs: DELETED_MARKER_TTL_MS });
+  const store = objectDatasetStore(datasets, archives);
+  const queue = await openJobQueue(nc);
   const limits = {
     maxEntries: env.DATASET_MAX_ENTRIES,
     maxTotalBytes: env.DATASET_MAX_EXTRACTED_BYTES,
@@ -102,6 +113,22 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
         workingIntervalMs: ACK_WAIT_MS / 4,
       }),
   });
+  const sweeps = startSweeps(env, log, {
+    archives,
+    async schedulerCaughtUp() {
+      try {
+        const info = await jsm.consumers.info(TRAIN_STREAM, Consumer.scheduler);
+        return info.num_pending === 0 && info.num_ack_pending === 0;
+      } catch (err) {
+        // no scheduler has started yet: the ready datasets wait in the stream
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    },
+    async archivesInQueue() {
+      return new Set((await queue.list()).map(({ entry }) => entry.job.dataset_object));
+    },
+  });
   log.info(
     {
       work_dir: env.DATASET_WORK_DIR,
@@ -115,10 +142,52 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
   return {
     async stop() {
       stopping.abort();
+      await sweeps.stop();
       await consumer.stop();
       cancelWatch.stop();
       await nc.drain();
       await dispatcher.close();
+    },
+  };
+}
+
+/**
+ * Sweeps the datasets store (archives no job needs) and the work dir (a killed process's
+ * leftovers) now and every DATASET_SWEEP_INTERVAL, one sweep at a time; a failed sweep is logged
+ * and the next one tries again.
+ */
+function startSweeps(
+  env: Env,
+  log: Logger,
+  deps: Pick<Parameters<typeof sweepArchives>[0], "archives" | "schedulerCaughtUp" | "archivesInQueue">,
+): { stop(): Promise<void> } {
+  let first = true;
+  const sweep = async () => {
+    try {
+      const removed = await sweepWorkDir(env.DATASET_WORK_DIR, Date.now() - SCRATCH_STALE_MS);
+      if (removed.length) log.info({ removed }, "work dir leftovers removed");
+      await sweepArchives(
+        { ...deps, graceMs: env.DATASET_ARCHIVE_GRACE, now: () => Date.now(), log },
+        { purgeDeleted: first },
+      );
+      first = false;
+    } catch (err) {
+      log.error({ err }, "dataset sweep failed; the next one tries again");
+    }
+  };
+  let running: Promise<void> = Promise.resolve();
+  let busy = false;
+  const run = () => {
+    if (busy) return; // a slow sweep is not queued up behind
+    busy = true;
+    running = sweep().finally(() => (busy = false));
+  };
+  run();
+  const timer = setInterval(run, env.DATASET_SWEEP_INTERVAL);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
     },
   };
 }

@@ -3,6 +3,7 @@ import { Readable } from "node:stream";
 import { DatasetInfo, DatasetSplits } from "@trainyard/contracts";
 import type { ObjectStore } from "@trainyard/runtime";
 import { z } from "zod";
+import { USED_AT_KEY, type ArchiveObjects } from "./archive-objects.js";
 
 /**
  * Bumped whenever validation rules change, so archives validated by older rules are checked
@@ -25,7 +26,11 @@ export type ValidationRecord = z.infer<typeof ValidationRecord>;
 export interface DatasetStore {
   /** The record of an archive validated (by the current rules) and stored earlier, or null. */
   findValidated(sha256: string): Promise<ValidationRecord | null>;
-  /** Stores the archive under its digest with its record unless it is there already; returns the object name. */
+  /**
+   * Stores the archive under its digest with its record unless it is there already, and records
+   * that a job takes it into use now (the archive sweep spares an archive used within its grace);
+   * returns the object name.
+   */
   storeValidated(zipFile: string, sha256: string, record: ValidationRecord): Promise<string>;
 }
 
@@ -36,8 +41,11 @@ export function datasetObjectName(sha256: string): string {
   return `sha256/${sha256}.zip`;
 }
 
-/** A DatasetStore on a JetStream object store (bucket `datasets`). */
-export function objectDatasetStore(store: ObjectStore): DatasetStore {
+/**
+ * A DatasetStore on a JetStream object store (bucket `datasets`); `archives` writes the metadata
+ * of that same store conditionally.
+ */
+export function objectDatasetStore(store: ObjectStore, archives: Pick<ArchiveObjects, "markUsed">): DatasetStore {
   return {
     async findValidated(sha256) {
       const info = await store.info(datasetObjectName(sha256));
@@ -50,22 +58,26 @@ export function objectDatasetStore(store: ObjectStore): DatasetStore {
 
     async storeValidated(zipFile, sha256, record) {
       const name = datasetObjectName(sha256);
+      const usedAt = new Date();
       const metadata = { [RECORD_KEY]: JSON.stringify(record) };
-      const existing = await store.info(name);
-      if (existing && !existing.deleted) {
+      let existing = await store.info(name);
+      while (existing && !existing.deleted) {
         if (digestHex(existing.digest) !== sha256) {
           throw new Error(`object ${name} holds digest ${digestHex(existing.digest)}, not its name's`);
         }
-        if (existing.metadata?.[RECORD_KEY] !== metadata[RECORD_KEY]) {
-          await store.update(name, { name, metadata: { ...existing.metadata, ...metadata } });
-        }
-        return name;
+        if (await archives.markUsed(name, usedAt, metadata)) return name;
+        // the archive sweep deleted it in between: store it again, unless another delivery just did
+        existing = await store.info(name);
       }
       const body = Readable.toWeb(createReadStream(zipFile)) as ReadableStream<Uint8Array>;
       try {
         // create-only: when two deliveries race on one archive, the second put fails instead of
         // replacing (and purging) chunks an agent may be reading
-        const meta = { name, description: "validated YOLO dataset archive", metadata };
+        const meta = {
+          name,
+          description: "validated YOLO dataset archive",
+          metadata: { ...metadata, [USED_AT_KEY]: usedAt.toISOString() },
+        };
         const info = await store.put(meta, body, { previousRevision: existing?.revision ?? 0 });
         const stored = digestHex(info.digest);
         if (stored !== sha256) throw new Error(`object ${name} was stored with digest ${stored}, expected ${sha256}`);
