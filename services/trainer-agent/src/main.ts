@@ -19,6 +19,7 @@ import {
 import { checkpointStore } from "./adapters/checkpoints.js";
 import { jobFiles } from "./adapters/job-files.js";
 import { startTrainer } from "./adapters/trainer-process.js";
+import { SCRATCH_STALE_MS, sweepWorkDir } from "./adapters/work-dir.js";
 import { detectSlots, readGpus } from "./devices.js";
 import { Env } from "./env.js";
 import { startHeartbeat } from "./heartbeat.js";
@@ -44,6 +45,13 @@ await runService("trainer-agent", Env, async (env, log) => {
     openObjectStore(nc, Bucket.artifacts),
   ]);
   const queue = await openJobQueue(nc);
+  // what earlier runs left: folders of finished jobs, unfinished archive downloads
+  const swept = await sweepWorkDir(resolve(env.AGENT_WORK_DIR), {
+    isQueued: async (jobId) => (await queue.get(jobId)) !== null,
+    staleBefore: Date.now() - SCRATCH_STALE_MS,
+  });
+  if (swept.jobs.length || swept.scratch.length)
+    log.info({ finished_jobs: swept.jobs.length, downloads: swept.scratch.length }, "work dir swept");
   const shutdown = new AbortController();
   let draining = env.AGENT_DRAIN;
   // running jobs' cancellation switches, flipped by the cancellations bucket watch

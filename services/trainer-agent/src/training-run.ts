@@ -18,6 +18,7 @@ import {
 import type { Checkpoints } from "./adapters/checkpoints.js";
 import type { JobFiles } from "./adapters/job-files.js";
 import type { TrainerLaunch, TrainerRun } from "./adapters/trainer-process.js";
+import { DATASET_CACHE_DIR } from "./adapters/work-dir.js";
 import {
   reportCancelled,
   RunFailure,
@@ -144,7 +145,7 @@ async function prepare(deps: RunDeps, job: JobAssignment, jobDir: string, stop: 
   const zip = await deps.files.datasetArchive(
     job.dataset_object,
     job.dataset_sha256,
-    join(deps.workDir, "dataset-cache"),
+    join(deps.workDir, DATASET_CACHE_DIR),
   );
   try {
     // a cancel or a shutdown stops a large extraction between entries
