@@ -114,4 +114,7 @@ elif [ -f pnpm-lock.yaml ]; then
   log "pnpm install"
   .tools/bin/pnpm install --frozen-lockfile --reporter=silent
 fi
+
+# --- Tools that check deploy/ without Docker: helm, kubeconform, docker-compose, hadolint, schemas.
+[ "$mode" = agent ] || bash scripts/bootstrap-deploy-tools.sh
 log "done"
