@@ -5,12 +5,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, beforeEach, test } from "node:test";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Bucket, type JobPriority, type QueueEntry } from "@trainyard/contracts";
 import { queueEntry, startNats, type Supervised } from "@trainyard/stack";
 import { openJobQueue, type JobQueue } from "./job-queue.js";
+import { ttlHeader } from "./key-expiry.js";
 import { connectNats } from "./nats.js";
 import { openKv } from "./stores.js";
+import { QUEUE_REMOVAL_MARKER_TTL_MS } from "./topology.js";
 
 let dir: string;
 let nats: Supervised;
@@ -94,4 +97,19 @@ test("a mirror opened on a filled bucket lists every entry before it is used", a
   } finally {
     queue.stop();
   }
+});
+
+test("a job leaving the queue leaves only a marker that expires, and can be enqueued again", async () => {
+  const queue = await openJobQueue(nc);
+  const e = entry(1);
+  const id = e.job.job_id;
+  await queue.enqueue(e);
+  const stored = await queue.get(id);
+  assert.ok(stored && (await queue.remove(id, stored.revision)));
+  const jsm = await jetstreamManager(nc);
+  const marker = await jsm.streams.getMessage(`KV_${Bucket.queue}`, { last_by_subj: `$KV.${Bucket.queue}.${id}` });
+  assert.equal(marker?.header.get("KV-Operation"), "PURGE", "the entry and its history are gone");
+  assert.equal(marker?.header.get("Nats-TTL"), ttlHeader(QUEUE_REMOVAL_MARKER_TTL_MS), "the marker expires");
+  assert.equal(await queue.get(id), null);
+  assert.equal(await queue.enqueue(e), true, "the marker does not block a new entry");
 });

@@ -1,7 +1,9 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Bucket, QueueEntry } from "@trainyard/contracts";
 import { mirrorKv, type KvMirror, type Mirrored } from "./kv-mirror.js";
+import { ttlHeader } from "./key-expiry.js";
 import { isKvConflict, openKv } from "./stores.js";
+import { QUEUE_REMOVAL_MARKER_TTL_MS } from "./topology.js";
 
 const RANK = { high: 0, normal: 1, low: 2 } as const;
 
@@ -103,7 +105,11 @@ export async function openJobQueue(nc: NatsConnection, opts: { mirror?: boolean 
     stop: () => mirror?.stop(),
     async remove(jobId, revision) {
       try {
-        await kv.delete(jobId, revision === undefined ? undefined : { previousSeq: revision });
+        // a purge whose marker expires: a job that left the queue leaves nothing in it for ever
+        await kv.purge(jobId, {
+          ttl: ttlHeader(QUEUE_REMOVAL_MARKER_TTL_MS),
+          ...(revision === undefined ? {} : { previousSeq: revision }),
+        });
         const known = revision ?? mirror?.get(jobId)?.revision;
         if (known !== undefined) mirror?.noteWrite(jobId, null, known);
         return true;

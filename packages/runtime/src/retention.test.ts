@@ -63,7 +63,7 @@ test("the provisioner turns on TTLs in a bucket created without them; an expired
   const kv = await openKv(nc, Bucket.cancellations);
   await until("the key given a TTL expires", async () => (await kv.get("finished"))?.operation !== "PUT");
   assert.equal((await kv.get("running"))?.operation, "PUT", "a key without a TTL stays");
-  await assert.rejects(openKeyExpiry(nc, Bucket.queue), /does not allow per-message TTLs/);
+  await assert.rejects(openKeyExpiry(nc, Bucket.agents), /does not allow per-message TTLs/);
 });
 
 test("artifacts expire by age; one rewritten within the age (a running job's last.pt) is kept", async () => {

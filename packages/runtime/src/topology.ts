@@ -27,14 +27,22 @@ export const SCHEDULER_LEADER_TTL_MS = 10_000;
 export const EXPIRY_MARKER_TTL_MS = HOUR_MS;
 
 /**
- * Buckets whose keys get a per-message TTL once their job has ended (`expireKeyAfter`): the
- * scheduler's release expires `job-outcomes` and `cancellations`, the notifier `callback-targets`
- * once it has the job's terminal callback. Their streams allow per-message TTLs.
+ * How long the marker a job leaves in the queue bucket when it leaves the queue lives (a purge
+ * with a TTL): watchers learn of the removal from it, then the bucket keeps nothing of the job.
+ */
+export const QUEUE_REMOVAL_MARKER_TTL_MS = DAY_MS;
+
+/**
+ * Buckets whose streams allow per-message TTLs. A finished job's keys in `job-outcomes` and
+ * `cancellations` (the scheduler's release) and in `callback-targets` (the notifier, once it has
+ * the job's terminal event) get one (`openKeyExpiry`), and so does the marker a job leaves in
+ * `queue` (`QUEUE_REMOVAL_MARKER_TTL_MS`).
  */
 export const EXPIRING_KV_BUCKETS: readonly string[] = [
   Bucket.callbackTargets,
   Bucket.cancellations,
   Bucket.jobOutcomes,
+  Bucket.queue,
 ];
 
 /**
