@@ -132,7 +132,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         natsUrl = nats.url;
       }
       for (const node of nodes) processes.push(node.process);
-      await provision(natsUrl, credentials.seedFiles.admin, opts.cluster ? 3 : 1, sink);
+      await provision(natsUrl, credentials.seedFiles.admin, opts.cluster ? 3 : 1, sink, opts.env);
     }
     let mongoUrl = opts.mongoUrl;
     if (!mongoUrl) {
@@ -238,12 +238,16 @@ export function clusterRequested(argv = process.argv, env = process.env): boolea
   return argv.includes("--cluster") || /^(true|1)$/.test(env.TRAINYARD_NATS_CLUSTER ?? "");
 }
 
-/** Runs the NATS provisioner as the admin user: every stream, bucket and store with `replicas`. */
+/**
+ * Runs the NATS provisioner as the admin user: every stream, bucket and store with `replicas`;
+ * `extraEnv` (the stack's extra variables) may set its other bounds (e.g. NATS_ARTIFACTS_MAX_AGE).
+ */
 async function provision(
   natsUrl: string,
   adminSeed: string | undefined,
   replicas: number,
   sink: LineSink,
+  extraEnv: Record<string, string> = {},
 ): Promise<void> {
   const main = join(repoRoot, "packages", "runtime", "dist", "provision.js");
   const proc = supervise("provision", process.execPath, [main], {
@@ -254,6 +258,7 @@ async function provision(
       // every node of a local cluster shares this machine's disk: keep the reservations small
       NATS_STREAM_MAX_BYTES: String(512 * 1024 ** 2),
       NATS_OBJECT_STORE_MAX_BYTES: String(4 * 1024 ** 3),
+      ...extraEnv,
       ...(adminSeed ? { NATS_NKEY_SEED_FILE: adminSeed } : {}),
     },
     sink,
