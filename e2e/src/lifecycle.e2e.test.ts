@@ -15,7 +15,7 @@ import {
   type TrainingFailedCallback,
   type TrainRequest,
 } from "@trainyard/contracts";
-import { connectNats, openJobOutcomes } from "@trainyard/runtime";
+import { openJobOutcomes } from "@trainyard/runtime";
 import { serveFiles, type FileServer } from "@trainyard/stack";
 import { processesWhose, startE2eRun, until, type E2eRun } from "./support.js";
 
@@ -155,7 +155,7 @@ test("a cancel that claimed the job's outcome before its agent finished: the app
   // between the two to the whole run: the agent trains to the end and only then learns of it.
   const request = run.job(1);
   await run.submit(request);
-  const nc = await connectNats(run.stack.natsUrl, "e2e-outcome-race");
+  const nc = await run.adminNats("e2e-outcome-race");
   try {
     assert.equal(await (await openJobOutcomes(nc)).claim(request.job_id, "cancelled"), "cancelled");
   } finally {

@@ -34,6 +34,7 @@ before(async () => {
     env: {
       ...process.env,
       NATS_URL: run.stack.natsUrl,
+      NATS_NKEY_SEED_FILE: await run.stack.nats.addAgent("local-3"),
       AGENT_ID: "local-3",
       AGENT_WORK_DIR: join(run.stackDir, "agent-local-3"),
       AGENT_DEVICES: "cpu,cpu",

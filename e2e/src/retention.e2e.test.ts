@@ -47,9 +47,7 @@ before(async () => {
       "finished.zip": { train: 8, val: 4, size: 64, seed: 22 },
     },
   });
-  const seed = run.stack.nats.credentials?.seedFiles.admin;
-  assert.ok(seed, "the stack secures its NATS and has an admin credential");
-  admin = await connectNats(run.stack.natsUrl, "retention-e2e", { user: "admin", nkeySeedFile: seed });
+  admin = await run.adminNats("retention-e2e");
   kv = {
     outcomes: await openKv(admin, Bucket.jobOutcomes),
     cancellations: await openKv(admin, Bucket.cancellations),

@@ -11,6 +11,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Callback, TrainRequest } from "@trainyard/contracts";
+import { connectNats } from "@trainyard/runtime";
 import {
   exampleTrainRequest,
   makeSyntheticDataset,
@@ -69,6 +70,8 @@ export interface E2eRun {
   dashboard<T>(path: string): Promise<T>;
   /** The latest process of the stack running agent `agentId` (`local-1` is named `trainer-agent`). */
   agentProcess(agentId: string): Supervised;
+  /** A NATS connection as the stack's `admin` user, for a test that acts or looks behind the services' backs. */
+  adminNats(name: string): ReturnType<typeof connectNats>;
   /** Closes the receiver and the file server, then stops the stack. */
   close(): Promise<void>;
 }
@@ -137,6 +140,11 @@ export async function startE2eRun(opts: E2eRunOptions): Promise<E2eRun> {
         const found = stack.processes.filter((p) => p.name === name).at(-1);
         assert.ok(found, `a process runs agent ${agentId}`);
         return found;
+      },
+      adminNats(name) {
+        const seed = stack.nats.credentials?.seedFiles.admin;
+        assert.ok(seed, "the stack secures its NATS and has an admin credential");
+        return connectNats(stack.natsUrl, name, { user: "admin", nkeySeedFile: seed });
       },
       close,
     };
