@@ -65,7 +65,7 @@ export const Bucket = {
   queue: "queue",
   /** owner: scheduler replicas. `leader` → the replica allowed to place jobs; expires unless renewed. */
   schedulerLeader: "scheduler-leader",
-  /** owner: dataset. `<job_id>.zip`: the validated archive, fetched by the agent. */
+  /** owner: dataset. `sha256/<hex>.zip`: each validated archive once per content digest, fetched by the agent. */
   datasets: "datasets",
   /** owner: trainer-agents. `<job_id>/<file>`: best.pt, plots, results.csv, logs. */
   artifacts: "artifacts",
