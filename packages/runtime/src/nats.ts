@@ -9,7 +9,7 @@ import {
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
 import { inboxPrefix } from "@trainyard/contracts";
-import { isNotFound, streamDefinitions } from "./topology.js";
+import { ensureStream, isNotFound, streamDefinitions } from "./topology.js";
 
 /** How a service authenticates to NATS and whose inbox it uses (from `CommonEnv`). */
 export interface NatsAuth {
@@ -55,19 +55,7 @@ function dropUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[
  */
 export async function ensureStreams(nc: NatsConnection): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
-  for (const config of streamDefinitions()) {
-    try {
-      await jsm.streams.info(config.name);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      try {
-        await jsm.streams.add(config);
-      } catch (addErr) {
-        // another service created it between our info and add
-        if (!String(addErr).includes("already in use")) throw addErr;
-      }
-    }
-  }
+  for (const config of streamDefinitions()) await ensureStream(jsm, config, { update: false });
   return jsm;
 }
 

@@ -161,7 +161,7 @@ export function objectStoreOptions(
  */
 export async function provisionTopology(nc: NatsConnection, opts: TopologyOptions): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
-  for (const config of streamDefinitions(opts)) await addOrUpdateStream(jsm, config);
+  for (const config of streamDefinitions(opts)) await ensureStream(jsm, config, { update: true });
   const kvm = new Kvm(nc);
   for (const name of KV_BUCKETS) {
     const options = kvOptions(name, opts);
@@ -190,10 +190,18 @@ export async function provisionTopology(nc: NatsConnection, opts: TopologyOption
   return jsm;
 }
 
-async function addOrUpdateStream(jsm: JetStreamManager, config: StreamDefinition): Promise<void> {
+/**
+ * Makes sure a stream exists: creates it when missing (tolerating another process creating it at
+ * the same moment), and with `update` brings an existing one to `config`.
+ */
+export async function ensureStream(
+  jsm: JetStreamManager,
+  config: StreamDefinition,
+  opts: { update: boolean },
+): Promise<void> {
   try {
     await jsm.streams.info(config.name);
-    await jsm.streams.update(config.name, config);
+    if (opts.update) await jsm.streams.update(config.name, config);
   } catch (err) {
     if (!isNotFound(err)) throw err;
     try {
