@@ -146,28 +146,46 @@ export async function waitForHealthy(monitorUrl: string, timeoutMs: number): Pro
   }
 }
 
+/** The Mongo-wire server of a stack, restartable on the same port and files. */
+export interface FerretServer {
+  url: string;
+  /** The running process; replaced by `start()`. */
+  process: Supervised;
+  /** Starts FerretDB again with the same port and data (after a kill). */
+  start(): Promise<Supervised>;
+}
+
 /** Starts FerretDB (MongoDB wire protocol) on SQLite files in `dir`, telemetry disabled. */
 export async function startFerret(
   dir: string,
   sink?: LineSink,
   port?: number,
-): Promise<{ url: string; process: Supervised }> {
+): Promise<{ url: string; process: Supervised; server: FerretServer }> {
   const p = port ?? (await freePort());
   mkdirSync(join(dir, "data"), { recursive: true });
-  const proc = supervise(
-    "ferretdb",
-    toolPath("ferretdb"),
-    [
-      "--handler=sqlite",
-      `--sqlite-url=file:${join(dir, "data")}/`,
-      `--listen-addr=127.0.0.1:${p}`,
-      `--state-dir=${dir}`,
-      "--telemetry=disable",
-      "--debug-addr=-",
-      "--log-level=WARN",
-    ],
-    { ...(sink ? { sink } : {}) },
-  );
-  await waitForPort("127.0.0.1", p, 20_000, "ferretdb");
-  return { url: `mongodb://127.0.0.1:${p}/`, process: proc };
+  const server: FerretServer = {
+    url: `mongodb://127.0.0.1:${p}/`,
+    process: undefined as unknown as Supervised,
+    async start() {
+      const proc = supervise(
+        "ferretdb",
+        toolPath("ferretdb"),
+        [
+          "--handler=sqlite",
+          `--sqlite-url=file:${join(dir, "data")}/`,
+          `--listen-addr=127.0.0.1:${p}`,
+          `--state-dir=${dir}`,
+          "--telemetry=disable",
+          "--debug-addr=-",
+          "--log-level=WARN",
+        ],
+        { ...(sink ? { sink } : {}) },
+      );
+      server.process = proc;
+      await waitForPort("127.0.0.1", p, 20_000, "ferretdb");
+      return proc;
+    },
+  };
+  await server.start();
+  return { url: server.url, process: server.process, server };
 }

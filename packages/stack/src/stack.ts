@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { agentUser } from "@trainyard/contracts";
-import { startFerret, startNats, startNatsCluster, type NatsNode } from "./infra.js";
+import { startFerret, startNats, startNatsCluster, type FerretServer, type NatsNode } from "./infra.js";
 import { writeNatsCredentials, type NatsCredentials } from "./nats-auth.js";
 import {
   freePort,
@@ -52,15 +52,32 @@ export interface Stack {
     /** Issues a credential for a new agent and reloads every node; returns its seed file. */
     addAgent(agentId: string): Promise<string>;
   };
+  /** The FerretDB the stack started; null when `mongoUrl` named another server. */
+  ferret: FerretServer | null;
+  /** The launcher's trainer-agents: id, process name and work dir. */
+  agents: StackAgent[];
+  /** The dataset service's scratch folder (`DATASET_WORK_DIR`). */
+  datasetWorkDir: string;
   processes: Supervised[];
   /** `fetch` of a gateway path with the API token (and a JSON content type). */
   api(path: string, init?: RequestInit): Promise<Response>;
   /**
    * Stops the named process (SIGTERM, or SIGKILL when `hard`) and starts it again with the same
-   * settings; `duringOutage` runs while it is down. Resolves once the new process is ready.
+   * settings; `duringOutage` runs while it is down. Resolves once the new process is ready. Besides
+   * the services, `ferretdb` and the NATS nodes (`nats`, or `nats-1`… in a cluster) restart on the
+   * same ports and files.
    */
   restart(name: string, opts?: { hard?: boolean; duringOutage?: () => Promise<void> }): Promise<Supervised>;
   stop(): Promise<void>;
+}
+
+/** One trainer-agent the launcher started. */
+export interface StackAgent {
+  agentId: string;
+  /** Its process name in `processes` and the logs (`trainer-agent` for local-1, else `agent-<id>`). */
+  name: string;
+  /** Its `AGENT_WORK_DIR`: job folders and the dataset cache. */
+  workDir: string;
 }
 
 interface ServiceSpec {
@@ -93,17 +110,26 @@ function serviceSpecs(
       env: { SCHEDULER_REPLICA_ID: `scheduler-${i}`, ...creds("scheduler") },
     });
   }
-  for (const agentId of localAgentIds(agents)) {
+  for (const { agentId, name, workDir } of stackAgents(runDir, agents)) {
     specs.push({
-      name: agentId === "local-1" ? "trainer-agent" : `agent-${agentId}`,
+      name,
       service: "trainer-agent",
-      env: { AGENT_ID: agentId, AGENT_WORK_DIR: join(runDir, `agent-${agentId}`), ...creds(agentUser(agentId)) },
+      env: { AGENT_ID: agentId, AGENT_WORK_DIR: workDir, ...creds(agentUser(agentId)) },
     });
   }
   return specs;
 }
 
 const localAgentIds = (agents: number) => Array.from({ length: agents }, (_, i) => `local-${i + 1}`);
+
+/** The agents `serviceSpecs` starts, by id, process name and work dir. */
+function stackAgents(runDir: string, agents: number): StackAgent[] {
+  return localAgentIds(agents).map((agentId) => ({
+    agentId,
+    name: agentId === "local-1" ? "trainer-agent" : `agent-${agentId}`,
+    workDir: join(runDir, `agent-${agentId}`),
+  }));
+}
 
 /** Starts NATS, FerretDB (unless external URLs are given), the six services and one local trainer-agent. */
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -135,11 +161,13 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       await provision(natsUrl, credentials.seedFiles.admin, opts.cluster ? 3 : 1, sink, opts.env);
     }
     let mongoUrl = opts.mongoUrl;
+    let ferret: FerretServer | null = null;
     if (!mongoUrl) {
-      const ferret = await startFerret(join(opts.runDir, "ferretdb"), sink);
+      ferret = (await startFerret(join(opts.runDir, "ferretdb"), sink)).server;
       processes.push(ferret.process);
       mongoUrl = ferret.url;
     }
+    const datasetWorkDir = join(opts.runDir, "dataset");
     const gatewayPort = opts.gatewayPort ?? (await freePort());
     const dashboardPort = opts.dashboardPort ?? (await freePort());
     const apiSecret = opts.apiSecret ?? randomBytes(24).toString("base64url");
@@ -158,7 +186,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       GATEWAY_PORT: String(gatewayPort),
       DASHBOARD_PORT: String(dashboardPort),
       OUTBOUND_ALLOW_PRIVATE: opts.allowPrivateUrls === false ? "false" : "true",
-      DATASET_WORK_DIR: join(opts.runDir, "dataset"),
+      DATASET_WORK_DIR: datasetWorkDir,
       TRAINER_PYTHON: existsSync(python) ? python : "python3",
       ...opts.env,
     };
@@ -209,12 +237,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           ...init,
           headers: { authorization: `Bearer ${apiSecret}`, "content-type": "application/json" },
         }),
+      ferret,
+      agents: stackAgents(opts.runDir, opts.agents ?? 1),
+      datasetWorkDir,
       processes,
       async restart(name, restartOpts) {
         const spec = specs.find((x) => x.name === name);
+        const server = nodes.find((n) => n.name === name) ?? (name === "ferretdb" ? ferret : null);
         const index = processes.findIndex((p) => p.name === name);
         const current = processes[index];
-        if (!spec || !current) throw new Error(`no process named ${name}`);
+        if ((!spec && !server) || !current) throw new Error(`no process named ${name}`);
         if (restartOpts?.hard) {
           current.kill("SIGKILL");
           await current.exited;
@@ -223,7 +255,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         }
         processes.splice(index, 1);
         await restartOpts?.duringOutage?.();
-        return launch(spec);
+        if (spec) return launch(spec);
+        if (!server) throw new Error(`no process named ${name}`);
+        try {
+          await server.start();
+        } finally {
+          // a server keeps its place in the list (stopped after the services), even one that failed to start
+          processes.splice(index, 0, server.process);
+        }
+        return server.process;
       },
       stop,
     };
