@@ -36,13 +36,21 @@ export interface ConsumeOptions<S extends z.ZodType> {
 }
 
 /**
+ * How long one pull request waits on the server. A pull dies silently with the cluster node that
+ * led its consumer; the client notices when two idle heartbeats (half this each) are missed and
+ * pulls again from the new leader, so this bounds a consumer's stall after a node's loss (the
+ * client's default, 30 s, held every callback and projection back that long).
+ */
+const PULL_EXPIRES_MS = 5_000;
+
+/**
  * Runs a durable pull consumer until `stop()`. A payload that fails its schema is terminated
  * (it will never parse), a handler error is retried with back-off; nothing is silently dropped.
  */
 export async function startConsumer<S extends z.ZodType>(opts: ConsumeOptions<S>): Promise<{ stop(): Promise<void> }> {
   const consumer = await opts.js.consumers.get(opts.stream, opts.consumer);
   const concurrency = Math.max(1, opts.concurrency ?? 1);
-  const messages = await consumer.consume({ max_messages: concurrency });
+  const messages = await consumer.consume({ max_messages: concurrency, expires: PULL_EXPIRES_MS });
   const backoff = opts.errorBackoffMs ?? ((attempt) => Math.min(30_000, 500 * 2 ** (attempt - 1)));
   const running = new Set<Promise<void>>();
   const done = (async () => {
@@ -83,18 +91,30 @@ async function handleOne<S extends z.ZodType>(
     msg.term("payload does not match its contract");
     return;
   }
+  let outcome: Outcome;
   try {
-    const outcome = await opts.handle(payload, delivery);
-    if (outcome.kind === "ack") {
-      if (opts.idempotent) msg.ack();
-      else await msg.ackAck();
-    } else {
-      opts.log.info({ subject: msg.subject, after_ms: outcome.afterMs, reason: outcome.reason }, "retry later");
-      msg.nak(outcome.afterMs);
-    }
+    outcome = await opts.handle(payload, delivery);
   } catch (err) {
     const afterMs = backoff(delivery.attempt);
     opts.log.error({ subject: msg.subject, attempt: delivery.attempt, after_ms: afterMs, err }, "handler failed");
     msg.nak(afterMs);
+    return;
+  }
+  if (outcome.kind === "retry") {
+    opts.log.info({ subject: msg.subject, after_ms: outcome.afterMs, reason: outcome.reason }, "retry later");
+    msg.nak(outcome.afterMs);
+    return;
+  }
+  if (opts.idempotent) {
+    msg.ack();
+    return;
+  }
+  try {
+    await msg.ackAck();
+  } catch (err) {
+    // The work is done but the ack was not confirmed (its consumer's leader was lost, say): the
+    // message comes again at once rather than after the ack wait, and its handler finds it done.
+    opts.log.warn({ subject: msg.subject, seq: delivery.streamSequence, err: String(err) }, "ack not confirmed");
+    msg.nak();
   }
 }
