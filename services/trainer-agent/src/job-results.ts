@@ -8,7 +8,7 @@ import {
   type TrainerArtifactName,
   type TrainerEvent,
 } from "@trainyard/contracts";
-import { publishOutcome, type Logger } from "@trainyard/runtime";
+import { isTransientNatsError, publishOutcome, type Logger } from "@trainyard/runtime";
 import type { RunDeps } from "./training-run.js";
 
 /** What the agent knows of a job's training so far, for a failure's phase and partial metrics. */
@@ -67,6 +67,8 @@ export async function uploadResults(
     };
     return { model, modelBytes, artifacts };
   } catch (err) {
+    // NATS away (after the uploads' own retries) is not the job's fault: the run hands it back
+    if (isTransientNatsError(err)) throw err;
     throw new RunFailure(
       "UNKNOWN_ERROR",
       "could not store the trained model",

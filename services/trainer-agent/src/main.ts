@@ -13,8 +13,10 @@ import {
   openObjectStore,
   openJobOutcomes,
   publishJobEvent,
+  retryTransient,
   runService,
   startConsumer,
+  type TransientRetry,
 } from "@trainyard/runtime";
 import { checkpointStore } from "./adapters/checkpoints.js";
 import { jobFiles } from "./adapters/job-files.js";
@@ -24,6 +26,12 @@ import { detectSlots, readGpus } from "./devices.js";
 import { Env } from "./env.js";
 import { startHeartbeat } from "./heartbeat.js";
 import { runAssignment, type RunDeps } from "./training-run.js";
+
+/**
+ * How long a running job rides out a NATS outage (a cluster elects a new stream leader within
+ * seconds) by trying its publishes, uploads and reads again, before it is handed back.
+ */
+const NATS_OUTAGE_MS = 60_000;
 
 await runService("trainer-agent", Env, async (env, log) => {
   log = log.child({ agent_id: env.AGENT_ID });
@@ -58,9 +66,15 @@ await runService("trainer-agent", Env, async (env, log) => {
   const cancelSwitches = new Map<string, AbortController>();
   const cancellations = await openCancellations(nc);
   const cancelWatch = await cancellations.watch((jobId) => cancelSwitches.get(jobId)?.abort());
+  const natsRetry: TransientRetry = {
+    forMs: NATS_OUTAGE_MS,
+    signal: shutdown.signal,
+    onRetry: (err, attempt) => log.warn({ err: String(err), attempt }, "NATS unavailable: trying again"),
+  };
+  const outcomes = await openJobOutcomes(nc);
   const deps: RunDeps = {
-    files: jobFiles(datasets, artifacts),
-    checkpoints: checkpointStore(artifacts),
+    files: jobFiles(datasets, artifacts, natsRetry),
+    checkpoints: checkpointStore(artifacts, natsRetry),
     agentId: env.AGENT_ID,
     async placementOf(jobId) {
       const stored = await queue.get(jobId);
@@ -68,8 +82,9 @@ await runService("trainer-agent", Env, async (env, log) => {
       return placement ? { agent_id: placement.agent_id, attempt: stored.entry.attempt } : null;
     },
     maxRunAttempts: env.AGENT_MAX_RUN_ATTEMPTS,
-    publish: (event, msgId) => publishJobEvent(js, event, msgId),
-    outcomes: await openJobOutcomes(nc),
+    publish: (event, msgId) => publishJobEvent(js, event, msgId, natsRetry),
+    // a claim is safe to repeat: the same outcome claimed again holds
+    outcomes: { claim: (jobId, outcome) => retryTransient(() => outcomes.claim(jobId, outcome), natsRetry) },
     launch: startTrainer,
     python: env.TRAINER_PYTHON,
     weightsDir: env.TRAINER_WEIGHTS_DIR ? resolve(env.TRAINER_WEIGHTS_DIR) : null,

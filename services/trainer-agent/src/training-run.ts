@@ -7,6 +7,7 @@ import {
   ArchiveError,
   CLASSIC_SPLITS,
   extractZip,
+  isTransientNatsError,
   normalisedDataYaml,
   publishOutcome,
   retryLater,
@@ -61,6 +62,8 @@ class Interrupted extends Error {}
 class TrainerCrashed extends Error {}
 
 const KEEPALIVE_MS = 15_000;
+/** How long a job handed back because NATS was unavailable waits before this host runs it again. */
+const NATS_HAND_BACK_MS = 5_000;
 
 /**
  * Runs one assigned job to its end: fetch and extract the dataset, spawn the trainer, turn its
@@ -97,6 +100,12 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
     if (err instanceof Interrupted || deps.shutdown.aborted) {
       log.warn("agent shutting down: job handed back for another run");
       return retryLater(0, "agent shutting down");
+    }
+    if (isTransientNatsError(err)) {
+      // NATS was away for longer than the agent's retries: not the job's fault, so never a
+      // failure; this host runs it again from its last checkpoint once NATS answers
+      log.warn({ err: String(err) }, "NATS unavailable: job handed back for another run");
+      return retryLater(NATS_HAND_BACK_MS, "NATS unavailable");
     }
     if (err instanceof TrainerCrashed && delivery.attempt < deps.maxRunAttempts) {
       log.warn({ attempt: delivery.attempt, reason: err.message }, "trainer crashed: job retried from its checkpoint");
@@ -329,6 +338,8 @@ async function checkpointToResume(
     log.info({ checkpoint: name }, "resuming from checkpoint");
     return target;
   } catch (err) {
+    // the checkpoint is there but NATS is not: hand the job back rather than retrain from scratch
+    if (isTransientNatsError(err)) throw err;
     log.warn({ checkpoint: name, err: String(err) }, "checkpoint unavailable: training from the start");
     return null;
   }

@@ -1,7 +1,7 @@
 import { createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { ObjectStore } from "@trainyard/runtime";
+import { retryTransient, type ObjectStore, type TransientRetry } from "@trainyard/runtime";
 
 /**
  * A job's checkpoint (`<job_id>/last.pt`) in the artifacts store: uploaded after every epoch,
@@ -14,20 +14,24 @@ export interface Checkpoints {
   fetch(objectName: string, target: string): Promise<void>;
 }
 
-export function checkpointStore(artifacts: ObjectStore): Checkpoints {
+/** `retry` rides out a NATS outage: a read that fails transiently is done again from the start. */
+export function checkpointStore(artifacts: ObjectStore, retry: TransientRetry): Checkpoints {
   const objectName = (jobId: string) => `${jobId}/last.pt`;
   return {
     objectName,
     async latest(jobId) {
-      const info = await artifacts.info(objectName(jobId));
+      const info = await retryTransient(() => artifacts.info(objectName(jobId)), retry);
       return info && !info.deleted ? objectName(jobId) : null;
     },
     async fetch(name, target) {
-      const object = await artifacts.get(name);
-      if (!object) throw new Error(`checkpoint ${name} is missing`);
-      await pipeline(Readable.fromWeb(object.data), createWriteStream(target));
-      const error = await object.error;
-      if (error) throw error;
+      await retryTransient(async () => {
+        const object = await artifacts.get(name);
+        if (!object) throw new Error(`checkpoint ${name} is missing`);
+        // a new write stream truncates what a failed try left
+        await pipeline(Readable.fromWeb(object.data), createWriteStream(target));
+        const error = await object.error;
+        if (error) throw error;
+      }, retry);
     },
   };
 }

@@ -9,6 +9,8 @@ import { connectNats, openObjectStore, type ObjectStore } from "@trainyard/runti
 import { startNats, type Supervised } from "@trainyard/stack";
 import { jobFiles } from "./job-files.js";
 
+/** These cases fail for good, never transiently: one try each. */
+const noRetry = { forMs: 0 };
 let tmp = "";
 let nats: { url: string; process: Supervised };
 let nc: NatsConnection;
@@ -38,7 +40,7 @@ describe("jobFiles.datasetArchive: the agent's cache of dataset archives by dige
   it("fetches an archive once per host, then serves it from the cache", async () => {
     const bytes = randomBytes(300_000);
     const { name, sha256 } = await stored(bytes);
-    const files = jobFiles(datasets, datasets);
+    const files = jobFiles(datasets, datasets, noRetry);
     const cacheDir = join(tmp, "cache-a");
     const first = await files.datasetArchive(name, sha256, cacheDir);
     assert.equal(first, join(cacheDir, `${sha256}.zip`));
@@ -54,7 +56,7 @@ describe("jobFiles.datasetArchive: the agent's cache of dataset archives by dige
     const wrong = createHash("sha256").update("something else").digest("hex");
     const cacheDir = join(tmp, "cache-b");
     await assert.rejects(
-      jobFiles(datasets, datasets).datasetArchive(name, wrong, cacheDir),
+      jobFiles(datasets, datasets, noRetry).datasetArchive(name, wrong, cacheDir),
       /has digest [0-9a-f]{64}, expected/,
     );
     assert.deepEqual(await readdir(cacheDir), []);
@@ -63,7 +65,7 @@ describe("jobFiles.datasetArchive: the agent's cache of dataset archives by dige
   it("fails clearly when the object is missing", async () => {
     const sha256 = createHash("sha256").update("never stored").digest("hex");
     await assert.rejects(
-      jobFiles(datasets, datasets).datasetArchive(`sha256/${sha256}.zip`, sha256, join(tmp, "cache-c")),
+      jobFiles(datasets, datasets, noRetry).datasetArchive(`sha256/${sha256}.zip`, sha256, join(tmp, "cache-c")),
       /dataset object sha256\/[0-9a-f]{64}\.zip is missing/,
     );
   });

@@ -4,7 +4,7 @@ import { mkdir, readdir, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { ObjectStore } from "@trainyard/runtime";
+import { retryTransient, type ObjectStore, type TransientRetry } from "@trainyard/runtime";
 
 /** Archives kept per host beyond the most recent ones are removed once unused for this long. */
 const CACHE_KEEP = 4;
@@ -21,7 +21,11 @@ export interface JobFiles {
   uploadArtifact(objectName: string, source: string): Promise<number>;
 }
 
-export function jobFiles(datasets: ObjectStore, artifacts: ObjectStore): JobFiles {
+/**
+ * The job files of one agent. `retry` rides out a NATS outage: a fetch or an upload that fails
+ * transiently is done again from the start (an upload replaces the whole object).
+ */
+export function jobFiles(datasets: ObjectStore, artifacts: ObjectStore, retry: TransientRetry): JobFiles {
   return {
     async datasetArchive(objectName, sha256, cacheDir) {
       const cached = join(cacheDir, `${sha256}.zip`);
@@ -37,20 +41,24 @@ export function jobFiles(datasets: ObjectStore, artifacts: ObjectStore): JobFile
       // fetched under a private name and renamed when complete: a concurrent job sees all or nothing
       const part = join(cacheDir, `.${sha256}.${randomUUID()}.part`);
       try {
-        const object = await datasets.get(objectName);
-        if (!object) throw new Error(`dataset object ${objectName} is missing`);
-        const hash = createHash("sha256");
-        const hashing = new Transform({
-          transform(chunk: Buffer, _encoding, callback) {
-            hash.update(chunk);
-            callback(null, chunk);
-          },
-        });
-        await pipeline(Readable.fromWeb(object.data), hashing, createWriteStream(part));
-        const error = await object.error;
-        if (error) throw error;
-        const digest = hash.digest("hex");
-        if (digest !== sha256) throw new Error(`dataset object ${objectName} has digest ${digest}, expected ${sha256}`);
+        await retryTransient(async () => {
+          const object = await datasets.get(objectName);
+          if (!object) throw new Error(`dataset object ${objectName} is missing`);
+          const hash = createHash("sha256");
+          const hashing = new Transform({
+            transform(chunk: Buffer, _encoding, callback) {
+              hash.update(chunk);
+              callback(null, chunk);
+            },
+          });
+          await pipeline(Readable.fromWeb(object.data), hashing, createWriteStream(part));
+          const error = await object.error;
+          if (error) throw error;
+          const digest = hash.digest("hex");
+          if (digest !== sha256) {
+            throw new Error(`dataset object ${objectName} has digest ${digest}, expected ${sha256}`);
+          }
+        }, retry);
         await rename(part, cached);
       } finally {
         await rm(part, { force: true });
@@ -60,8 +68,10 @@ export function jobFiles(datasets: ObjectStore, artifacts: ObjectStore): JobFile
     },
     async uploadArtifact(objectName, source) {
       const { size } = await stat(source);
-      const body = Readable.toWeb(createReadStream(source)) as unknown as ReadableStream<Uint8Array>;
-      await artifacts.put({ name: objectName }, body);
+      await retryTransient(async () => {
+        const body = Readable.toWeb(createReadStream(source)) as unknown as ReadableStream<Uint8Array>;
+        await artifacts.put({ name: objectName }, body);
+      }, retry);
       return size;
     },
   };
