@@ -9,6 +9,13 @@ import { retryTransient, type ObjectStore, type TransientRetry } from "@trainyar
 /** Archives kept per host beyond the most recent ones are removed once unused for this long. */
 const CACHE_KEEP = 4;
 const CACHE_IDLE_MS = 60 * 60 * 1000;
+/**
+ * Chunk size of an upload: a checkpoint (about 30 MB with its optimizer state, every epoch) goes
+ * in 60 messages instead of the client's 240 of 128 KiB, each one replicated and flushed to disk
+ * by every node of a cluster (about 40 % less NATS CPU and time per checkpoint, measured in
+ * docs/benchmarks.md). Within the server's default 1 MiB message limit.
+ */
+const UPLOAD_CHUNK_BYTES = 512 * 1024;
 
 /** Moves a job's files between this host and the NATS object stores. */
 export interface JobFiles {
@@ -70,7 +77,7 @@ export function jobFiles(datasets: ObjectStore, artifacts: ObjectStore, retry: T
       const { size } = await stat(source);
       await retryTransient(async () => {
         const body = Readable.toWeb(createReadStream(source)) as unknown as ReadableStream<Uint8Array>;
-        await artifacts.put({ name: objectName }, body);
+        await artifacts.put({ name: objectName, options: { max_chunk_size: UPLOAD_CHUNK_BYTES } }, body);
       }, retry);
       return size;
     },
