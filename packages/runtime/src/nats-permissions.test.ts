@@ -14,7 +14,7 @@ import { Bucket, Consumer, Subject, TRAIN_STREAM, agentUser } from "@trainyard/c
 import { startNats, writeNatsCredentials, type NatsCredentials, type Supervised } from "@trainyard/stack";
 import { connectNats, ensureConsumer } from "./nats.js";
 import { openKv } from "./stores.js";
-import { provisionTopology, DEFAULT_TOPOLOGY } from "./topology.js";
+import { provisionTopology, DEVELOPMENT_TOPOLOGY } from "./topology.js";
 
 let dir: string;
 let nats: Supervised;
@@ -29,7 +29,7 @@ before(async () => {
   nats = started.process;
   url = started.url;
   const admin = await as("admin");
-  await provisionTopology(admin, DEFAULT_TOPOLOGY);
+  await provisionTopology(admin, DEVELOPMENT_TOPOLOGY);
   // a callback secret the notifier alone may read back
   await (await openKv(admin, Bucket.callbackTargets)).put("job-1", JSON.stringify({ secret: "sk_live_x" }));
 });

@@ -15,7 +15,7 @@ import { startNats, type Supervised } from "@trainyard/stack";
 import { openKeyExpiry, ttlHeader } from "./key-expiry.js";
 import { connectNats } from "./nats.js";
 import { openKv, openObjectStore } from "./stores.js";
-import { DEFAULT_TOPOLOGY, provisionTopology } from "./topology.js";
+import { DEVELOPMENT_TOPOLOGY, provisionTopology } from "./topology.js";
 
 let dir: string;
 let nats: Supervised;
@@ -58,7 +58,7 @@ test("the provisioner turns on TTLs in a bucket created without them; an expired
   const expiry = await openKeyExpiry(nc, Bucket.cancellations);
   await assert.rejects(expiry.expireAfter("finished", 1_000), /TTL is disabled/, "the old bucket refuses a TTL");
 
-  await provisionTopology(nc, DEFAULT_TOPOLOGY);
+  await provisionTopology(nc, DEVELOPMENT_TOPOLOGY);
   assert.equal(await expiry.expireAfter("finished", 1_000), true);
   const kv = await openKv(nc, Bucket.cancellations);
   await until("the key given a TTL expires", async () => (await kv.get("finished"))?.operation !== "PUT");
@@ -67,7 +67,7 @@ test("the provisioner turns on TTLs in a bucket created without them; an expired
 });
 
 test("artifacts expire by age; one rewritten within the age (a running job's last.pt) is kept", async () => {
-  await provisionTopology(nc, { ...DEFAULT_TOPOLOGY, artifactsMaxAgeMs: 2_000 });
+  await provisionTopology(nc, { ...DEVELOPMENT_TOPOLOGY, artifactsMaxAgeMs: 2_000 });
   const artifacts = await openObjectStore(nc, Bucket.artifacts);
   await artifacts.putBlob({ name: "finished/best.pt" }, new Uint8Array([1, 2, 3]));
   let epoch = 0;
@@ -88,5 +88,5 @@ test("artifacts expire by age; one rewritten within the age (a running job's las
   assert.ok(epoch > 4, `the checkpoint was rewritten past the age (${epoch} epochs)`);
   const checkpoint = await artifacts.getBlob("running/last.pt");
   assert.deepEqual([...(checkpoint ?? [])], [epoch], "the running job's latest checkpoint is kept, readable");
-  await provisionTopology(nc, DEFAULT_TOPOLOGY);
+  await provisionTopology(nc, DEVELOPMENT_TOPOLOGY);
 });

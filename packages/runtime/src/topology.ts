@@ -72,6 +72,17 @@ export const DEFAULT_TOPOLOGY: TopologyOptions = {
   artifactsMaxAgeMs: 192 * HOUR_MS,
 };
 
+/**
+ * What a service creates when it finds a stream, bucket or store missing: only a development
+ * server without credentials lets it (tests, a bare `nats-server -js`). Its bounds are small, as
+ * JetStream reserves each stream's `max_bytes` against the server's disk at creation.
+ */
+export const DEVELOPMENT_TOPOLOGY: TopologyOptions = {
+  ...DEFAULT_TOPOLOGY,
+  streamMaxBytes: 256 * 1024 ** 2,
+  objectStoreMaxBytes: 2 * GIB,
+};
+
 type StreamDefinition = Partial<StreamConfig> & { name: string; subjects: string[] };
 type KvBucketName = (typeof KV_BUCKETS)[number];
 
@@ -90,7 +101,7 @@ export const KV_BUCKETS = [
 export const OBJECT_STORES = [Bucket.datasets, Bucket.artifacts] as const;
 
 /** The two streams, with the deployment's replicas. */
-export function streamDefinitions(opts: TopologyOptions = DEFAULT_TOPOLOGY): StreamDefinition[] {
+export function streamDefinitions(opts: TopologyOptions = DEVELOPMENT_TOPOLOGY): StreamDefinition[] {
   return [
     {
       name: TRAIN_STREAM,
@@ -120,7 +131,7 @@ export function streamDefinitions(opts: TopologyOptions = DEFAULT_TOPOLOGY): Str
 }
 
 /** The settings of one KV bucket. */
-export function kvOptions(name: KvBucketName, opts: TopologyOptions = DEFAULT_TOPOLOGY): Partial<KvOptions> {
+export function kvOptions(name: KvBucketName, opts: TopologyOptions = DEVELOPMENT_TOPOLOGY): Partial<KvOptions> {
   const ttl =
     name === Bucket.agents
       ? AGENT_HEARTBEAT_TTL_MS
@@ -142,7 +153,7 @@ export function kvOptions(name: KvBucketName, opts: TopologyOptions = DEFAULT_TO
  */
 export function objectStoreOptions(
   name: string,
-  opts: TopologyOptions = DEFAULT_TOPOLOGY,
+  opts: TopologyOptions = DEVELOPMENT_TOPOLOGY,
 ): Partial<ObjectStoreOptions> & { allow_msg_ttl?: boolean } {
   return {
     storage: StorageType.File,
