@@ -137,19 +137,16 @@ export function judge(input: VerdictInput): Verdict {
       checked("valid-training-completes");
       if (status === "failed" && last?.type === "training_failed") {
         const hits = input.faults.filter((f) => f.status === "injected" && f.jobsHit.includes(job.jobId));
-        const hostHits = hits.filter((f) => HOST_FAULTS.has(f.fault.kind)).length;
-        const trainerHits = hits.filter((f) => f.fault.kind === "kill-trainer").length + hostHits;
         const error = `${last.error.code} ${last.error.message}: ${last.error.details}`;
-        const usedUp =
-          (last.error.message === "Training host lost" && hostHits >= ATTEMPT_LIMITS.schedulerMaxAttempts) ||
-          (/trainer ended by/.test(last.error.details) && trainerHits >= ATTEMPT_LIMITS.agentMaxRunAttempts);
-        if (usedUp)
-          exhausted.push({ jobId: job.jobId, faults: hits.map((f) => `#${f.fault.index} ${f.fault.kind}`), error });
+        const hitNames = hits.map((f) => `#${f.fault.index} ${f.fault.kind}`);
+        const endedAt = terminals[0]?.at ?? Date.now();
+        const usedUp = attemptsUsedUpByFaults(input, job.jobId, last.error.message, last.error.details, hits, endedAt);
+        if (usedUp) exhausted.push({ jobId: job.jobId, faults: usedUp, error });
         else
           violate(
             "valid-training-completes",
             job.jobId,
-            `ended failed: ${error.slice(0, 300)} (faults into it: ${hits.map((f) => `#${f.fault.index} ${f.fault.kind}`).join(", ") || "none"})`,
+            `ended failed: ${error.slice(0, 300)} (faults into it: ${hitNames.join(", ") || "none"})`,
           );
       } else if (status !== "completed") {
         violate("valid-training-completes", job.jobId, `ended ${status ?? "without a terminal callback"}`);
@@ -208,6 +205,16 @@ export function judge(input: VerdictInput): Verdict {
           job.jobId,
           `the model could not be downloaded: ${state.modelError ?? "no URL"}`,
         );
+      } else if (
+        state.outcomeAttempt !== null &&
+        attemptOf(state.modelObject) !== null &&
+        attemptOf(state.modelObject) !== state.outcomeAttempt
+      ) {
+        violate(
+          "artifacts-of-the-winner",
+          job.jobId,
+          `the completed event names ${state.modelObject}, but run ${state.outcomeAttempt} claimed the outcome`,
+        );
       } else if (completions.length > 1) {
         violate(
           "artifacts-of-the-winner",
@@ -244,6 +251,53 @@ export function judge(input: VerdictInput): Verdict {
 
   const invariants = [...results.values()];
   return { invariants, exhausted, redeliveries, totalViolations: invariants.reduce((n, r) => n + r.violations, 0) };
+}
+
+/**
+ * Whether a valid training failed only because the injected faults used up its attempts: the
+ * scheduler gave it up as *Training host lost* after `SCHEDULER_MAX_ATTEMPTS` runs, and every
+ * one of those runs' agents was taken away by an injected host fault (agent kill, partition)
+ * while the run was placed there; or its agent gave it up after `AGENT_MAX_RUN_ATTEMPTS` trainer
+ * deaths, each one an injected fault into the job. Returns the faults that did it, or null when
+ * the failure is the platform's.
+ */
+function attemptsUsedUpByFaults(
+  input: VerdictInput,
+  jobId: string,
+  message: string,
+  details: string,
+  hits: FaultRecord[],
+  endedAt: number,
+): string[] | null {
+  if (message === "Training host lost") {
+    const runs = [...(input.logs.placements.get(jobId) ?? [])].sort((a, b) => a.attempt - b.attempt);
+    if (runs.length < ATTEMPT_LIMITS.schedulerMaxAttempts) return null;
+    const causes = runs.map((run, i) => {
+      const until = runs[i + 1]?.at ?? endedAt;
+      return input.faults.find(
+        (f) =>
+          f.status === "injected" &&
+          HOST_FAULTS.has(f.fault.kind) &&
+          f.target === run.agentId &&
+          input.startedAt + (f.startedAtMs ?? Infinity) <= until &&
+          input.startedAt + (f.endedAtMs ?? -Infinity) >= run.at,
+      );
+    });
+    if (causes.some((c) => c === undefined)) return null;
+    return causes.map((c) => `#${c!.fault.index} ${c!.fault.kind} ${c!.target}`);
+  }
+  if (/trainer ended by/.test(details)) {
+    const deaths = hits.filter((f) => f.fault.kind === "kill-trainer" || HOST_FAULTS.has(f.fault.kind));
+    if (deaths.length < ATTEMPT_LIMITS.agentMaxRunAttempts) return null;
+    return deaths.map((f) => `#${f.fault.index} ${f.fault.kind} ${f.target}`);
+  }
+  return null;
+}
+
+/** The run folder (`attempt-<n>`) an artifact object names, or null for the flat layout. */
+function attemptOf(objectName: string | null): number | null {
+  const match = /\/attempt-(\d+)\//.exec(objectName ?? "");
+  return match ? Number(match[1]) : null;
 }
 
 /** Callbacks with their redeliveries (same webhook-id) dropped, and how many were dropped. */

@@ -16,6 +16,14 @@ export interface Completion {
   modelPath: string | null;
 }
 
+/** One run of a job: the scheduler placed its `attempt` on an agent. */
+export interface Placement {
+  agentId: string;
+  attempt: number;
+  /** Epoch ms of the first log line announcing it. */
+  at: number;
+}
+
 const NOTABLE_MESSAGES = new Set([
   "resuming from checkpoint",
   "agent lost: job back in the queue",
@@ -29,6 +37,8 @@ export class LogBook {
   /** Per job: `process | level | msg | details` of warnings, errors and the notable messages above. */
   readonly lines = new Map<string, string[]>();
   readonly completions = new Map<string, Completion[]>();
+  /** Each job's runs as the scheduler placed them, one per attempt, in order. */
+  readonly placements = new Map<string, Placement[]>();
   /** Completion snapshots still being hashed. */
   private readonly pending = new Set<Promise<void>>();
 
@@ -56,6 +66,18 @@ export class LogBook {
       this.lines.set(jobId, list);
     }
     if (msg === "job completed") this.snapshot(process, jobId);
+    if (msg === "job assigned" && typeof entry.agent_id === "string" && typeof entry.attempt === "number") {
+      // a new leader announces held placements again: the first line of each attempt counts
+      const runs = this.placements.get(jobId) ?? [];
+      if (!runs.some((r) => r.attempt === entry.attempt)) {
+        runs.push({
+          agentId: entry.agent_id,
+          attempt: entry.attempt,
+          at: typeof entry.time === "number" ? entry.time : Date.now(),
+        });
+      }
+      this.placements.set(jobId, runs);
+    }
   }
 
   /** Resolves once every completion seen so far has been hashed. */

@@ -9,6 +9,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
+  Bucket,
   Consumer,
   JOB_EVENTS_STREAM,
   JOBS_COLLECTION,
@@ -42,6 +43,10 @@ export interface JobState {
   rebuilt: string | null;
   /** The job's terminal events in JOB_EVENTS: `completed` / `failed` message counts, and the status the first implies. */
   stream: { completed: number; failed: number; status: string | null };
+  /** The model object the `completed` event names (`<job>/best.pt`, or `<job>/attempt-<n>/best.pt`). */
+  modelObject: string | null;
+  /** The run (attempt) the job-outcomes record says claimed the outcome; null when it names none. */
+  outcomeAttempt: number | null;
   /** sha256 of the model the completed callback's URL serves; null when there is none or it failed. */
   modelSha256: string | null;
   modelError: string | null;
@@ -106,13 +111,16 @@ export async function observe(world: ChaosWorld, jobIds: string[], say: (line: s
         .then((i) => i.state.subjects ?? {});
       const completed = subjects[Subject.jobEvent(jobId, "completed")] ?? 0;
       const failed = subjects[Subject.jobEvent(jobId, "failed")] ?? 0;
+      const terminal = await terminalEvent(jsm, jobId);
       states.set(jobId, {
         jobId,
         callbacks: [],
         rest: await statusVia(() => stack.api(`/api/v1/jobs/${jobId}`)),
         dashboard: await statusVia(() => fetch(`${stack.dashboardUrl}/api/jobs/${jobId}`)),
         rebuilt: null,
-        stream: { completed, failed, status: await streamStatus(jsm, jobId) },
+        stream: { completed, failed, status: terminal.status },
+        modelObject: terminal.modelObject,
+        outcomeAttempt: await outcomeAttempt(jsm, jobId),
         modelSha256: null,
         modelError: null,
       });
@@ -188,21 +196,46 @@ async function statusVia(get: () => Promise<Response>): Promise<string | null> {
   }
 }
 
-/** The status the job's terminal event in JOB_EVENTS stands for (the first one, if there were more). */
-async function streamStatus(jsm: Awaited<ReturnType<typeof ensureStreams>>, jobId: string): Promise<string | null> {
-  const found: Array<{ seq: number; status: string }> = [];
+type Jsm = Awaited<ReturnType<typeof ensureStreams>>;
+
+/**
+ * The job's terminal event in JOB_EVENTS (the first one, if there were more): the status it
+ * stands for and, for `completed`, the model object it names.
+ */
+async function terminalEvent(jsm: Jsm, jobId: string): Promise<{ status: string | null; modelObject: string | null }> {
+  const found: Array<{ seq: number; status: string; modelObject: string | null }> = [];
   for (const type of ["completed", "failed"] as const) {
     const msg = await jsm.streams
       .getMessage(JOB_EVENTS_STREAM, { last_by_subj: Subject.jobEvent(jobId, type) })
       .catch(() => null);
     if (!msg) continue;
-    const event = msg.json<{ error?: { code?: string } }>();
+    const event = msg.json<{ error?: { code?: string }; model?: { object_name?: string } }>();
     found.push({
       seq: msg.seq,
       status: type === "completed" ? "completed" : event.error?.code === "CANCELLED" ? "cancelled" : "failed",
+      modelObject: event.model?.object_name ?? null,
     });
   }
-  return found.sort((a, b) => a.seq - b.seq)[0]?.status ?? null;
+  const first = found.sort((a, b) => a.seq - b.seq)[0];
+  return { status: first?.status ?? null, modelObject: first?.modelObject ?? null };
+}
+
+/**
+ * The run that claimed the job's outcome, from its key in KV `job-outcomes` (read from the
+ * bucket's stream): a record `{outcome, attempt, …}` names it; a bare outcome or a service's
+ * claim does not (null).
+ */
+async function outcomeAttempt(jsm: Jsm, jobId: string): Promise<number | null> {
+  const msg = await jsm.streams
+    .getMessage(`KV_${Bucket.jobOutcomes}`, { last_by_subj: `$KV.${Bucket.jobOutcomes}.${jobId}` })
+    .catch(() => null);
+  if (!msg || msg.data.length === 0) return null;
+  try {
+    const record = JSON.parse(msg.string()) as { attempt?: unknown };
+    return typeof record === "object" && record !== null && typeof record.attempt === "number" ? record.attempt : null;
+  } catch {
+    return null; // a bare outcome, written before runs were numbered
+  }
 }
 
 /**
