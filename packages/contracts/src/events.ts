@@ -174,6 +174,36 @@ export type JobEventOf<T extends JobEvent["type"]> = Extract<JobEvent, { type: T
 export const JobOutcome = z.enum(["completed", "failed", "cancelled"]);
 export type JobOutcome = z.infer<typeof JobOutcome>;
 
+/** A job's terminal event: `completed`, or `failed` (a cancellation included). */
+export const TerminalJobEvent = z.discriminatedUnion("type", [JobCompletedEvent, JobFailedEvent]);
+export type TerminalJobEvent = z.infer<typeof TerminalJobEvent>;
+
+/**
+ * Value of the job-outcomes bucket (JSON). A bare outcome (`"completed"`), as written before runs
+ * were numbered, reads as a claim that names no run.
+ */
+export const JobOutcomeRecord = z.object({
+  /** The job's one outcome; null while the record only fences runs out (see `fence`). */
+  outcome: JobOutcome.nullable(),
+  /**
+   * The run (the scheduler's `attempt`) whose agent claimed the outcome; null when the gateway,
+   * the dataset service or the scheduler claimed it. A download resolves to this run's files.
+   */
+  attempt: z.int().min(1).nullable(),
+  /**
+   * Runs before this attempt are superseded: the scheduler placed this one after their agent was
+   * lost, and such a run can claim nothing any more (written before the new run is announced).
+   */
+  fence: z.int().min(1).nullable(),
+  /**
+   * The claiming agent's terminal event. Should that agent die between its claim and its publish,
+   * the job's next run publishes this event (the one terminal message id dedupes it) instead of
+   * training again: the job ends as its claim said, with the files of the run that claimed it.
+   */
+  event: TerminalJobEvent.nullable(),
+});
+export type JobOutcomeRecord = z.infer<typeof JobOutcomeRecord>;
+
 /** The outcome a terminal job event reports. */
 export function outcomeOf(event: JobEventOf<"completed" | "failed">): JobOutcome {
   if (event.type === "completed") return "completed";

@@ -53,8 +53,9 @@ export const Bucket = {
   cancellations: "cancellations",
   /**
    * owner: whoever ends a job (the gateway's cancel, the dataset service, the scheduler, the
-   * agents). job id → its one outcome (`completed`, `failed` or `cancelled`), created once: the
-   * first claim wins, so a cancel racing a completion and the events they publish agree.
+   * agents). job id → its one outcome (`completed`, `failed` or `cancelled`) as a
+   * `JobOutcomeRecord`: the first claim wins, so a cancel racing a completion and the events they
+   * publish agree; an agent's claim names its run, and runs the scheduler replaced are fenced out.
    */
   jobOutcomes: "job-outcomes",
   /** owner: trainer-agents. agent id → heartbeat; entries expire when an agent stops. */
@@ -67,6 +68,6 @@ export const Bucket = {
   schedulerLeader: "scheduler-leader",
   /** owner: dataset. `sha256/<hex>.zip`: each validated archive once per content digest, fetched by the agent. */
   datasets: "datasets",
-  /** owner: trainer-agents. `<job_id>/<file>`: best.pt, plots, results.csv, logs. */
+  /** owner: trainer-agents. `<job_id>/attempt-<n>/<file>` (see `runArtifact`): last.pt, best.pt, plots, results.csv, logs. */
   artifacts: "artifacts",
 } as const;

@@ -14,6 +14,7 @@ import {
   openJobOutcomes,
   publishJobEvent,
   retryTransient,
+  retryingJobOutcomes,
   runService,
   startConsumer,
   type TransientRetry,
@@ -77,14 +78,14 @@ await runService("trainer-agent", Env, async (env, log) => {
     checkpoints: checkpointStore(artifacts, natsRetry),
     agentId: env.AGENT_ID,
     async placementOf(jobId) {
-      const stored = await queue.get(jobId);
+      const stored = await retryTransient(() => queue.get(jobId), natsRetry);
       const placement = stored?.entry.placement;
       return placement ? { agent_id: placement.agent_id, attempt: stored.entry.attempt } : null;
     },
     maxRunAttempts: env.AGENT_MAX_RUN_ATTEMPTS,
     publish: (event, msgId) => publishJobEvent(js, event, msgId, natsRetry),
-    // a claim is safe to repeat: the same outcome claimed again holds
-    outcomes: { claim: (jobId, outcome) => retryTransient(() => outcomes.claim(jobId, outcome), natsRetry) },
+    // a claim is safe to repeat: the same run's claim of the same outcome holds again
+    outcomes: retryingJobOutcomes(outcomes, natsRetry),
     launch: startTrainer,
     python: env.TRAINER_PYTHON,
     weightsDir: env.TRAINER_WEIGHTS_DIR ? resolve(env.TRAINER_WEIGHTS_DIR) : null,
