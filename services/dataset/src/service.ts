@@ -15,6 +15,9 @@ import {
   openJobOutcomes,
   openJobQueue,
   isNotFound,
+  retryingJobOutcomes,
+  retryTransient,
+  type TransientRetry,
 } from "@trainyard/runtime";
 import { archiveObjects } from "./adapters/archive-objects.js";
 import { downloadArchive } from "./adapters/download.js";
@@ -34,6 +37,12 @@ const JOBS_IN_FLIGHT = 4;
 const DELETED_MARKER_TTL_MS = 24 * 60 * 60 * 1000;
 /** A work-dir entry untouched this long is a leftover: running intakes touch theirs every 15 s. */
 const SCRATCH_STALE_MS = 10 * 60 * 1000;
+/**
+ * How long an intake rides out a NATS outage (a restart, a leader election) by trying its
+ * publishes, claims, reads and the archive's store again: far cheaper than the redelivery that
+ * follows when it gives up, which downloads the archive again.
+ */
+const NATS_OUTAGE_MS = 60_000;
 
 export interface DatasetService {
   /** Stops taking jobs, interrupts running downloads (they are redelivered later), closes NATS. */
@@ -66,6 +75,18 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
     maxRatio: env.DATASET_MAX_COMPRESSION_RATIO,
   };
   const stopping = new AbortController();
+  const natsRetry: TransientRetry = {
+    forMs: NATS_OUTAGE_MS,
+    signal: stopping.signal,
+    onRetry: (err, attempt) => log.warn({ err: String(err), attempt }, "NATS unavailable: trying again"),
+  };
+  // every step is safe to repeat: publishes carry message ids, claims and the store's writes
+  // are compare-and-sets that decide again on what they read
+  const retryingStore: typeof store = {
+    findValidated: (sha256) => retryTransient(() => store.findValidated(sha256), natsRetry),
+    storeValidated: (zipFile, sha256, record) =>
+      retryTransient(() => store.storeValidated(zipFile, sha256, record), natsRetry),
+  };
   // running intakes' cancellation switches, flipped by the cancellations bucket watch
   const cancelSwitches = new Map<string, AbortController>();
   const cancelWatch = await cancellations.watch((jobId) => cancelSwitches.get(jobId)?.abort());
@@ -95,10 +116,10 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
         inspect: (zipFile, signal) => ArchiveTree.inspect(zipFile, limits, AbortSignal.any([stopping.signal, signal])),
         validate: validateYoloDataset,
         lenient: env.DATASET_LENIENT_VALIDATION,
-        store,
-        publishJobEvent: (event, msgId) => publishJobEvent(js, event, msgId),
-        outcomes,
-        isCancelled: (jobId) => cancellations.isCancelled(jobId),
+        store: retryingStore,
+        publishJobEvent: (event, msgId) => publishJobEvent(js, event, msgId, natsRetry),
+        outcomes: retryingJobOutcomes(outcomes, natsRetry),
+        isCancelled: (jobId) => retryTransient(() => cancellations.isCancelled(jobId), natsRetry),
         watchCancellation(jobId) {
           const cancelSwitch = new AbortController();
           cancelSwitches.set(jobId, cancelSwitch);
@@ -108,7 +129,7 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
           };
           return { signal: cancelSwitch.signal, release };
         },
-        publishDatasetReady: (ready, msgId) => publishJson(js, Subject.datasetReady, ready, msgId),
+        publishDatasetReady: (ready, msgId) => publishJson(js, Subject.datasetReady, ready, msgId, natsRetry),
         log,
         workingIntervalMs: ACK_WAIT_MS / 4,
       }),
