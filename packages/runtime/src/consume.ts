@@ -39,9 +39,10 @@ export interface ConsumeOptions<S extends z.ZodType> {
  * How long one pull request waits on the server. A pull dies silently with the cluster node that
  * led its consumer; the client notices when two idle heartbeats (half this each) are missed and
  * pulls again from the new leader, so this bounds a consumer's stall after a node's loss (the
- * client's default, 30 s, held every callback and projection back that long).
+ * client's default, 30 s, held every callback and projection back that long), and so does a
+ * restart of a single server. Every consumer loop pulls with it, `startConsumer`'s and its own.
  */
-const PULL_EXPIRES_MS = 5_000;
+export const PULL_EXPIRES_MS = 5_000;
 
 /**
  * Runs a durable pull consumer until `stop()`. A payload that fails its schema is terminated

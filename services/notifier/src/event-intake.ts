@@ -1,6 +1,6 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { Consumer, JOB_EVENTS_STREAM, JobEvent, type Callback } from "@trainyard/contracts";
-import type { Logger } from "@trainyard/runtime";
+import { PULL_EXPIRES_MS, type Logger } from "@trainyard/runtime";
 import type { DeliveryStore } from "./adapters/delivery-store.js";
 import { admitEvent } from "./callback-intake.js";
 import { callbackFor, CallbackContractError, type DownloadLinks } from "./callback-mapping.js";
@@ -131,7 +131,7 @@ export async function startEventIntake(deps: EventIntakeDeps): Promise<{ stop():
   }
 
   // 2. the live stream
-  const messages = await consumer.consume({ max_messages: deps.prefetch ?? 256 });
+  const messages = await consumer.consume({ max_messages: deps.prefetch ?? 256, expires: PULL_EXPIRES_MS });
   const loop = (async () => {
     for await (const msg of messages) {
       const seq = msg.info.streamSequence;

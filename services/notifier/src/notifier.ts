@@ -6,6 +6,7 @@ import {
   ensureStreams,
   openKeyExpiry,
   openKv,
+  retryTransient,
   startConsumer,
   ack,
   type Logger,
@@ -57,6 +58,11 @@ const EVENT_MAX_ACK_PENDING = 2_000;
  */
 const HOLD_MS = 5_000;
 const ACTIVATION_RETRY_MS = 1_000;
+/**
+ * How long a job's terminal event waits out a NATS outage to start its callback target's time to
+ * live; giving up leaves the event unacknowledged, to come back after its ack wait.
+ */
+const NATS_OUTAGE_MS = 30_000;
 
 /**
  * Delivers callbacks for `job.events.>`. Replicas share one lease (MongoDB): the holder does
@@ -87,6 +93,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
 
   let work: { stop(): Promise<void> } | null = null;
   let stopping = false;
+  const shutdown = new AbortController();
   // one transition at a time: activation, deactivation after a lost lease, shutdown
   let transitions: Promise<void> = Promise.resolve();
   const queue = (step: () => Promise<void>) => (transitions = transitions.then(step, step));
@@ -118,7 +125,13 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
           links: deps.links,
           log: deps.log,
           async expireTarget(jobId) {
-            await targetExpiry.expireAfter(jobId, deps.targetTtlMs);
+            // a compare-and-set on the value read: safe to repeat
+            await retryTransient(() => targetExpiry.expireAfter(jobId, deps.targetTtlMs), {
+              forMs: NATS_OUTAGE_MS,
+              signal: shutdown.signal,
+              onRetry: (err, attempt) =>
+                deps.log.warn({ job_id: jobId, err: String(err), attempt }, "NATS unavailable: trying again"),
+            });
           },
         }),
       );
@@ -169,6 +182,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
     active,
     async stop() {
       stopping = true;
+      shutdown.abort();
       lease.cancelAcquire();
       await queue(async () => {
         await work?.stop();
