@@ -18,6 +18,8 @@ import {
   type JobStatus,
 } from "@trainyard/contracts";
 import { openJobOutcomes, openKv, type KV } from "@trainyard/runtime";
+import { DependencyError } from "./adapters/dependency.js";
+import { cancelJob } from "./cancellation.js";
 import { call, expectError, expectStatus, newRequest, putJob, startHarness, type Harness } from "./testing/harness.js";
 
 describe("DELETE /api/v1/jobs/{id}", () => {
@@ -149,6 +151,30 @@ describe("DELETE /api/v1/jobs/{id}", () => {
     expectStatus(await cancel(job._id), 200, "cancelling a training job");
     const agent = await openJobOutcomes(h.nc);
     assert.equal(await agent.claim(job._id, "completed"), "cancelled", "expected the agent to learn it was cancelled");
+  });
+
+  test("a DELETE whose CANCELLED event NATS did not take fails; repeated, it publishes the event", async () => {
+    const request = newRequest();
+    expectStatus(await call(h, "POST", "/api/v1/train", { body: request }), 202, "the job to cancel");
+    // NATS goes away after the claim and the cancellation request, as the event is published
+    let refused = false;
+    const flaky: typeof h.bus = {
+      ...h.bus,
+      publishJobEvent: (event, msgId) => {
+        if (refused) return h.bus.publishJobEvent(event, msgId);
+        refused = true;
+        return Promise.reject(new DependencyError("nats", new Error("no answer within 5000 ms")));
+      },
+    };
+    const deps = (bus: typeof h.bus) => ({ store: h.store, bus, now: () => new Date() });
+    await assert.rejects(cancelJob(deps(flaky), request.job_id), DependencyError, "the DELETE answers 503");
+    assert.ok(await cancellationOf(request.job_id), "the cancel was claimed and requested before the failure");
+    assert.equal(await failedEvent(request.job_id), null, "no terminal event yet");
+
+    // the app retries its DELETE: the job must not be left without its terminal event
+    assert.equal((await cancelJob(deps(flaky), request.job_id)).kind, "cancelled");
+    const event = JobEvent.parse((await failedEvent(request.job_id))?.json());
+    assert.ok(event.type === "failed" && event.error.code === "CANCELLED", "the CANCELLED event is published");
   });
 
   test("an unknown job: 404 JOB_NOT_FOUND", async () => {

@@ -43,9 +43,12 @@ export async function cancelJob(deps: CancelDeps, jobId: string): Promise<Cancel
 
   const outcome = await deps.bus.claimOutcome(jobId, "cancelled");
   if (outcome !== "cancelled") return { kind: "finished", status: outcome };
-  if (await deps.bus.isCancellationRequested(jobId)) return { kind: "cancelled", body };
   const at = deps.now();
-  await deps.bus.requestCancellation({ job_id: jobId, requested_at: at.toISOString() });
+  if (!(await deps.bus.isCancellationRequested(jobId))) {
+    await deps.bus.requestCancellation({ job_id: jobId, requested_at: at.toISOString() });
+  }
+  // Published again by a repeated DELETE (the terminal message id makes that a no-op): the one
+  // before may have claimed and requested, then met NATS away and answered 503 before this.
   if (record.status !== "training") {
     await deps.bus.publishJobEvent(
       cancelledEvent(jobId, at, {

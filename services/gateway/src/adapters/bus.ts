@@ -18,6 +18,7 @@ import {
   publishJobEvent,
   publishJson,
   type ObjectStore,
+  type TransientRetry,
 } from "@trainyard/runtime";
 import { callDependency } from "./dependency.js";
 
@@ -57,6 +58,15 @@ export async function openBus(nc: NatsConnection, opts: { timeoutMs: number }): 
   const cancellations = await openKv(nc, Bucket.cancellations);
   const outcomes = await openJobOutcomes(nc);
   const call = <T>(work: () => Promise<T>) => callDependency("nats", opts.timeoutMs, work);
+  /**
+   * A publish with a message id may be repeated: it rides out a blip (a restart, a leader
+   * election) within the call's own deadline instead of answering 503 at the first refusal, and
+   * stops trying once the call has given up, so nothing lands long after its 503.
+   */
+  const publishWithin = (publish: (retry: TransientRetry) => Promise<void>) => {
+    const deadline = new AbortController();
+    return call(() => publish({ forMs: opts.timeoutMs, signal: deadline.signal })).finally(() => deadline.abort());
+  };
   return {
     saveCallbackTarget: (jobId, target) =>
       call(async () => {
@@ -67,8 +77,9 @@ export async function openBus(nc: NatsConnection, opts: { timeoutMs: number }): 
         await targets.delete(jobId);
       }),
     // the job id as Nats-Msg-Id: a retried POST cannot enqueue the same job twice
-    publishTrainRequested: (event) => call(() => publishJson(js, Subject.trainRequested, event, event.job_id)),
-    publishJobEvent: (event, msgId) => call(() => publishJobEvent(js, event, msgId)),
+    publishTrainRequested: (event) =>
+      publishWithin((retry) => publishJson(js, Subject.trainRequested, event, event.job_id, retry)),
+    publishJobEvent: (event, msgId) => publishWithin((retry) => publishJobEvent(js, event, msgId, retry)),
     requestCancellation: (request) =>
       call(async () => {
         await cancellations.put(request.job_id, JSON.stringify(request));
