@@ -21,13 +21,22 @@ import {
   openObjectStore,
   publishJobEvent,
   publishJson,
+  retryingJobOutcomes,
+  retryTransient,
   runService,
   startConsumer,
+  type TransientRetry,
 } from "@trainyard/runtime";
 import { openCluster } from "./adapters/cluster.js";
 import { Env } from "./env.js";
 import { startLeadership } from "./leadership.js";
 import { enqueueJob, finishJob, scheduleRound, type SchedulingDeps } from "./scheduling.js";
+
+/**
+ * How long one publish or outcome write rides out a NATS outage (a restart, a leader election)
+ * before the round gives up; the next round tries again, so this only keeps one round whole.
+ */
+const NATS_OUTAGE_MS = 15_000;
 
 await runService("scheduler", Env, async (env, log) => {
   const nc = await connectNats(env.NATS_URL, `scheduler-${env.SCHEDULER_REPLICA_ID}`, natsAuth(env, "scheduler"));
@@ -56,6 +65,12 @@ await runService("scheduler", Env, async (env, log) => {
     openKeyExpiry(nc, Bucket.cancellations),
   ]);
   const leadership = startLeadership(leaderKv, env.SCHEDULER_REPLICA_ID, env.SCHEDULER_LEADER_RENEW_MS, log);
+  const shutdown = new AbortController();
+  const natsRetry: TransientRetry = {
+    forMs: NATS_OUTAGE_MS,
+    signal: shutdown.signal,
+    onRetry: (err, attempt) => log.warn({ err: String(err), attempt }, "NATS unavailable: trying again"),
+  };
   const deps: SchedulingDeps = {
     queue,
     cluster,
@@ -63,11 +78,14 @@ await runService("scheduler", Env, async (env, log) => {
     isCancelled: (jobId) => cancellations.isCancelled(jobId),
     async checkpointOf(jobId) {
       const name = `${jobId}/last.pt`;
-      return (await artifacts.info(name)) ? name : null;
+      const info = await retryTransient(() => artifacts.info(name), natsRetry);
+      return info && !info.deleted ? name : null;
     },
-    publishAssignment: (a) => publishJson(js, Subject.assignment(a.agent_id), a, `${a.job_id}:assign:${a.attempt}`),
-    publishEvent: (event, msgId) => publishJobEvent(js, event, msgId),
-    outcomes: await openJobOutcomes(nc),
+    // the message ids make a repeated publish a no-op, so a publish may ride out an outage
+    publishAssignment: (a) =>
+      publishJson(js, Subject.assignment(a.agent_id), a, `${a.job_id}:assign:${a.attempt}`, natsRetry),
+    publishEvent: (event, msgId) => publishJobEvent(js, event, msgId, natsRetry),
+    outcomes: retryingJobOutcomes(await openJobOutcomes(nc), natsRetry),
     async expireJobKeys(jobId) {
       await outcomeExpiry.expireAfter(jobId, env.SCHEDULER_FINISHED_JOB_TTL);
       await cancellationExpiry.expireAfter(jobId, env.SCHEDULER_FINISHED_JOB_TTL);
@@ -94,7 +112,11 @@ await runService("scheduler", Env, async (env, log) => {
         const result = await scheduleRound(deps, { sweep, announcedTerm });
         if (result.announcedTerm !== null) announcedTerm = result.announcedTerm;
       } catch (err) {
-        log.error({ err }, "scheduling round failed");
+        // A placement may be written but not announced (NATS went away in between): the next
+        // sweep announces every held placement again, as after a takeover; the message ids make
+        // the repeats of those that were announced no-ops.
+        announcedTerm = 0;
+        log.error({ err }, "scheduling round failed: held placements are announced again next sweep");
       }
     });
   };
@@ -132,6 +154,7 @@ await runService("scheduler", Env, async (env, log) => {
   log.info({ replica_id: env.SCHEDULER_REPLICA_ID }, "scheduler started");
   return {
     async stop() {
+      shutdown.abort();
       clearInterval(timer);
       await Promise.all([intake.stop(), releases.stop()]);
       await round;

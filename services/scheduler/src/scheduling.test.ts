@@ -25,6 +25,7 @@ import {
   connectNats,
   createLogger,
   ensureStreams,
+  isTransientNatsError,
   openJobOutcomes,
   openJobQueue,
   openKeyExpiry,
@@ -267,6 +268,31 @@ describe("scheduleRound (real NATS)", () => {
     const failed = recorded.events.filter((e) => e.type === "failed");
     assert.equal(failed.length, 1, "one failure");
     assert.equal(failed[0]?.type === "failed" && failed[0].error.code, "UNKNOWN_ERROR");
+  });
+
+  test("a placement NATS would not announce stays held, and the next sweep that announces again sends it", async () => {
+    await putAgent("steady", [gpu(0)]);
+    const job = datasetReady();
+    await enqueue(job);
+    // what a publish meets while NATS restarts or a stream elects its leader, from the server itself
+    const refusal = await js.publish("scheduler-test.no-stream", "{}").then(
+      () => assert.fail("no stream should take this subject"),
+      (err: unknown) => err as Error,
+    );
+    assert.ok(isTransientNatsError(refusal), `a transient refusal: ${String(refusal)}`);
+    const recorded: Recorded = { assignments: [], events: [] };
+    const refusing = deps(recorded, { publishAssignment: () => Promise.reject(refusal) });
+    await assert.rejects(scheduleRound(refusing), (err) => err === refusal, "the round fails");
+    assert.equal((await queue.get(job.job_id))?.entry.placement?.agent_id, "steady", "the placement was written");
+    assert.equal(recorded.assignments.length, 0, "but not announced");
+    // the service marks a failed round's term unannounced: its next sweep announces every held placement
+    const again = await scheduleRound(deps(recorded), { announcedTerm: 0 });
+    assert.equal(again.announcedTerm, 1);
+    assert.deepEqual(
+      recorded.assignments.map((a) => [a.job_id, a.agent_id]),
+      [[job.job_id, "steady"]],
+      "the held placement reaches its agent",
+    );
   });
 
   test("a sweep frees a lease no placed job stands behind once it is old, and keeps a young one", async () => {
