@@ -85,5 +85,9 @@ test("an agent killed mid-training: the job resumes on the other agent, every ep
   assert.equal(done.final_metrics.total_epochs, 6);
   const after = await dashboardJob(request.job_id);
   assert.notEqual(after.agent_id, agentId, "the job finished on the other agent");
-  assert.equal(resumed.get(request.job_id), `${request.job_id}/last.pt`, "it resumed from the uploaded last.pt");
+  assert.equal(
+    resumed.get(request.job_id),
+    `${request.job_id}/attempt-1/last.pt`,
+    "it resumed from the last.pt the killed run uploaded",
+  );
 });

@@ -144,7 +144,7 @@ test("a finished job's keys, archive and artifacts disappear on schedule; a runn
     await hasObject(datasets, archiveOf("running.zip")),
     "the running job's archive is kept, though a job that shared it finished",
   );
-  const checkpoint = await artifacts.info(`${running.job_id}/last.pt`);
+  const checkpoint = await artifacts.info(`${running.job_id}/attempt-1/last.pt`);
   // it trained since before the finished jobs' artifacts were written, and they expired by age
   assert.ok(checkpoint && !checkpoint.deleted, "the running job's checkpoint, rewritten every epoch, is kept");
   await until(

@@ -1,3 +1,4 @@
+import { artifactFileOf } from "@trainyard/contracts";
 import { signDownloadPath } from "@trainyard/runtime";
 import type { FileKind } from "./job-wire.js";
 import type { ProjectedJob } from "./projected-job.js";
@@ -38,7 +39,8 @@ export function filePath(
     f1_curve: objects.f1_curve,
   }[kind];
   if (!objectName) return null;
-  const [owner, file, ...rest] = objectName.split("/");
-  if (owner !== record._id || !file || rest.length > 0 || file === "." || file === "..") return null;
-  return `/artifacts/${encodeURIComponent(owner)}/${encodeURIComponent(file)}`;
+  // the gateway serves the file of the run that won the job (its folder is not in the link)
+  const file = artifactFileOf(record._id, objectName);
+  if (file === null) return null;
+  return `/artifacts/${encodeURIComponent(record._id)}/${encodeURIComponent(file)}`;
 }

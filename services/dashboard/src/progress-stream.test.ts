@@ -50,9 +50,19 @@ describe("file links", () => {
     assert.equal(filePath({ ...done, status: "failed" }, "model"), null, "no model unless completed");
   });
 
+  it("names a run's file by job and file name: the gateway serves those of the run that won", () => {
+    const run = { ...done, artifacts: { ...done.artifacts!, training_logs: `${id}/attempt-2/logs.txt` } };
+    assert.equal(filePath(run, "logs"), `/artifacts/${id}/logs.txt`);
+  });
+
   it("refuses an artifact object of another job", () => {
     const other = { ...done, artifacts: { ...done.artifacts!, training_logs: `${randomUUID()}/logs.txt` } };
     assert.equal(filePath(other, "logs"), null);
+    const otherRun = {
+      ...done,
+      artifacts: { ...done.artifacts!, training_logs: `${randomUUID()}/attempt-1/logs.txt` },
+    };
+    assert.equal(filePath(otherRun, "logs"), null);
   });
 
   it("signs links as the gateway verifies them, expiring soon", async () => {

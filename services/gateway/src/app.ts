@@ -58,7 +58,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(cors(deps.corsOrigins));
   app.use(opsRouter({ ...deps, openApi: openApiDocument() }));
-  app.use(downloadRouter(deps.bus, deps.downloadSecret, deps.log));
+  app.use(downloadRouter(deps, deps.downloadSecret, deps.log));
 
   app.use("/api", (req, res, next) => {
     if (authorized(req.header("authorization"))) return next();

@@ -129,11 +129,31 @@ describe("callbackFor", () => {
     );
   });
 
+  it("links a run's files by job and file name: the gateway serves those of the run that won", () => {
+    const run = (file: string) => `${jobId}/attempt-2/${file}`;
+    const event = completedEvent(jobId, {
+      model: { ...completedEvent(jobId).model, object_name: run("best.pt") },
+      artifacts: {
+        ...completedEvent(jobId).artifacts,
+        results_csv: run("results.csv"),
+        training_logs: run("logs.txt"),
+      },
+    });
+    const completed = TrainingCompletedCallback.parse(callbackFor(event, links));
+    assertSignedLink(completed.model.download_url, `/models/${jobId}.pt`);
+    assertSignedLink(completed.artifacts.results_csv, `/artifacts/${jobId}/results.csv`);
+    assertSignedLink(completed.artifacts.training_logs, `/artifacts/${jobId}/logs.txt`);
+  });
+
   it("refuses an artifact that belongs to another job", () => {
     const other = randomUUID();
     const event = completedEvent(jobId, {
       artifacts: { ...completedEvent(jobId).artifacts, results_csv: `${other}/results.csv` },
     });
     assert.throws(() => callbackFor(event, links), CallbackContractError);
+    const otherRun = completedEvent(jobId, {
+      artifacts: { ...completedEvent(jobId).artifacts, results_csv: `${other}/attempt-1/results.csv` },
+    });
+    assert.throws(() => callbackFor(otherRun, links), CallbackContractError, "nor another job's run folder");
   });
 });

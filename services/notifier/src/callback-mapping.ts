@@ -1,4 +1,5 @@
 import {
+  artifactFileOf,
   TrainingCompletedCallback,
   TrainingFailedCallback,
   TrainingProgressCallback,
@@ -117,15 +118,17 @@ function completedCallback(event: JobEventOf<"completed">, links: DownloadLinks)
 
 /**
  * `<job_id>/<file>` as a URL path, each segment percent-encoded; the signature covers this
- * encoded form, which is what the gateway sees as the request path. An object of another job
- * would leak that job's files, so it is refused.
+ * encoded form, which is what the gateway sees as the request path. The object's run folder
+ * (`<job_id>/attempt-<n>/<file>`) is left out: the gateway serves the file of the run whose
+ * claim won, the one that published this event. An object of another job would leak that
+ * job's files, so it is refused.
  */
 function artifactPath(jobId: string, objectName: string): string {
-  const segments = objectName.split("/");
-  if (segments.length !== 2 || segments[0] !== jobId || !segments[1] || segments[1] === "." || segments[1] === "..") {
+  const file = artifactFileOf(jobId, objectName);
+  if (file === null) {
     throw new CallbackContractError(`artifact ${JSON.stringify(objectName)} is not a file of job ${jobId}`);
   }
-  return segments.map(encodeURIComponent).join("/");
+  return [jobId, file].map(encodeURIComponent).join("/");
 }
 
 function checked<S extends z.ZodType<Callback>>(schema: S, body: z.input<S>): Callback {

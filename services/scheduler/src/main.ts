@@ -4,6 +4,7 @@ import {
   Consumer,
   DatasetReady,
   JobEvent,
+  runArtifact,
   Subject,
   JOB_EVENTS_STREAM,
   TRAIN_STREAM,
@@ -76,8 +77,8 @@ await runService("scheduler", Env, async (env, log) => {
     cluster,
     leadership,
     isCancelled: (jobId) => cancellations.isCancelled(jobId),
-    async checkpointOf(jobId) {
-      const name = `${jobId}/last.pt`;
+    async checkpointOf(jobId, attempt) {
+      const name = runArtifact(jobId, attempt, "last.pt");
       const info = await retryTransient(() => artifacts.info(name), natsRetry);
       return info && !info.deleted ? name : null;
     },

@@ -13,6 +13,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import {
   Bucket,
   JobAssignment,
+  SUPERSEDED,
   Subject,
   TRAIN_STREAM,
   type AgentHeartbeat,
@@ -42,6 +43,13 @@ import { enqueueJob, finishJob, ORPHAN_LEASE_AGE_MS, scheduleRound, type Schedul
 
 const log = createLogger("scheduler-test", "silent");
 const gpu = (index: number): Slot => ({ index, device: `cuda:${index}`, name: "NVIDIA H100" });
+const failure = {
+  code: "UNKNOWN_ERROR" as const,
+  message: "m",
+  details: "d",
+  phase: "training" as const,
+  epoch: null,
+};
 
 let dir: string;
 let nats: Supervised;
@@ -234,7 +242,10 @@ describe("scheduleRound (real NATS)", () => {
     const job = datasetReady();
     await enqueue(job);
     const recorded: Recorded = { assignments: [], events: [] };
-    const withCheckpoint = deps(recorded, { checkpointOf: async (id) => `${id}/last.pt` });
+    const checkpoint = `${job.job_id}/attempt-1/last.pt`;
+    const withCheckpoint = deps(recorded, {
+      checkpointOf: async (id, attempt) => (id === job.job_id && attempt === 1 ? checkpoint : null),
+    });
     assert.deepEqual((await scheduleRound(withCheckpoint)).placed, [job.job_id]);
     await agents.purge("doomed"); // its heartbeat expired
     await putAgent("survivor", [gpu(0)]);
@@ -247,10 +258,42 @@ describe("scheduleRound (real NATS)", () => {
     const second = recorded.assignments.at(-1);
     assert.equal(second?.agent_id, "survivor");
     assert.equal(second?.attempt, 2);
-    assert.equal(second?.resume_from, `${job.job_id}/last.pt`, "the new run resumes from the checkpoint");
+    assert.equal(second?.resume_from, checkpoint, "the new run resumes from the lost run's checkpoint");
     const published = await js.streams.get(TRAIN_STREAM);
     const msg = await published.getMessage({ last_by_subj: Subject.assignment("survivor") });
-    assert.equal(JobAssignment.parse(msg?.json()).resume_from, `${job.job_id}/last.pt`);
+    assert.equal(JobAssignment.parse(msg?.json()).resume_from, checkpoint);
+  });
+
+  test("a new run is announced only after the run it replaces is fenced out: that run can end nothing", async () => {
+    await putAgent("partitioned", [gpu(0)]);
+    const job = datasetReady();
+    await enqueue(job);
+    const recorded: Recorded = { assignments: [], events: [] };
+    assert.deepEqual((await scheduleRound(deps(recorded))).placed, [job.job_id]);
+    assert.equal((await outcomes.read(job.job_id))?.fence ?? null, null, "a first run needs no fence");
+    await agents.purge("partitioned"); // its heartbeat expired, but its trainer may still run
+    await putAgent("replacement", [gpu(0)]);
+    await scheduleRound(deps(recorded));
+    const fencedAtAnnounce: Array<number | null> = [];
+    const watching = deps(recorded, {
+      publishAssignment: async (a) => {
+        fencedAtAnnounce.push((await outcomes.read(a.job_id))?.fence ?? null);
+        recorded.assignments.push(a);
+      },
+    });
+    assert.deepEqual((await scheduleRound(watching)).placed, [job.job_id]);
+    assert.deepEqual(fencedAtAnnounce, [2], "run 2 was fenced in before its assignment went out");
+    const stale = await outcomes.claimRun(job.job_id, "completed", {
+      attempt: 1,
+      event: {
+        type: "failed",
+        job_id: job.job_id,
+        at: new Date().toISOString(),
+        error: failure,
+        partial_metrics: null,
+      },
+    });
+    assert.equal(stale, SUPERSEDED, "the partitioned run finishing later claims nothing");
   });
 
   test("a job that loses its agent maxAttempts times fails with one terminal event", async () => {

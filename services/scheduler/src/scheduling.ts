@@ -27,11 +27,14 @@ export interface SchedulingDeps {
   leadership: Pick<Leadership, "isLeader" | "confirm" | "term">;
   /** True once the job was cancelled: it leaves the queue, never placed. */
   isCancelled(jobId: string): Promise<boolean>;
-  /** The artifacts object of the job's latest checkpoint (last.pt), if an agent uploaded one. */
-  checkpointOf(jobId: string): Promise<string | null>;
+  /** The artifacts object of run `attempt`'s checkpoint (its last.pt), if its agent uploaded one. */
+  checkpointOf(jobId: string, attempt: number): Promise<string | null>;
   publishAssignment(assignment: JobAssignment): Promise<void>;
   publishEvent: (event: JobEvent, msgId: string) => Promise<void>;
-  /** The job-outcomes bucket: a failure is published only if it is the job's outcome. */
+  /**
+   * The job-outcomes bucket: a failure is published only if it is the job's outcome, and a new
+   * run of a job is announced only once the runs before it are fenced out.
+   */
   outcomes: JobOutcomes;
   /** Gives a finished job's `job-outcomes` and `cancellations` keys their time to live. */
   expireJobKeys(jobId: string): Promise<void>;
@@ -237,6 +240,14 @@ async function announce(deps: SchedulingDeps, entry: QueueEntry): Promise<void> 
   const placement = entry.placement;
   if (!placement) return;
   const jobId = entry.job.job_id;
+  if (entry.attempt > 1) {
+    // The run this one replaces may still be training (its agent stopped or partitioned, not
+    // dead): from now on it can claim nothing. An outcome claimed before the fence stands; the
+    // new run finds it and publishes its event if its claimant could not.
+    const claimed = await deps.outcomes.fence(jobId, entry.attempt);
+    if (claimed)
+      deps.log.info({ job_id: jobId, outcome: claimed.outcome }, "job ended before its new run was announced");
+  }
   await Promise.all([
     deps.publishAssignment({
       ...entry.job,
@@ -319,7 +330,8 @@ async function requeueLost(deps: SchedulingDeps, stored: StoredEntry): Promise<b
   const waiting: QueueEntry = {
     ...entry,
     attempt: entry.attempt + 1,
-    resume_from: (await deps.checkpointOf(jobId)) ?? entry.resume_from,
+    // the lost run's own checkpoint, or (lost before its first epoch) the one it resumed from
+    resume_from: (await deps.checkpointOf(jobId, entry.attempt)) ?? entry.resume_from,
     placement: null,
   };
   if ((await deps.queue.update(waiting, stored.revision)) === null) return false;

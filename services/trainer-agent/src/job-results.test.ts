@@ -100,7 +100,7 @@ describe("reportCancelled (PRD 17.4)", () => {
     assert.equal(event.error.epoch, 3);
     assert.match(event.error.details, /during the final validation, after epoch 3 of 3/);
     assert.deepEqual(event.partial_metrics, METRICS);
-    assert.deepEqual(uploads, [`${job.job_id}/logs.txt`], "the training log is kept");
+    assert.deepEqual(uploads, [`${job.job_id}/attempt-1/logs.txt`], "the training log is kept, in its run's folder");
   });
 
   test("mid-training: names the training phase and the last finished epoch", async () => {

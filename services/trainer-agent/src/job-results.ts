@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import {
   cancelledEvent,
+  runArtifact,
   type ArtifactObjects,
   type EpochMetrics,
   type ErrorCode,
@@ -36,24 +37,25 @@ export type AnnouncedArtifacts = Map<TrainerArtifactName, string>;
 
 /**
  * Uploads best.pt, every run file the trainer announced (under its protocol name, e.g.
- * `<job>/pr_curve.png`) and the training log; returns the object names of the completed event.
- * last.pt is left alone: it is a resume point, not a result.
+ * `<job>/attempt-<n>/pr_curve.png`) and the training log into the run's own folder; returns the
+ * object names of the completed event. last.pt is left alone: it is a resume point, not a result.
  */
 export async function uploadResults(
   deps: RunDeps,
-  jobId: string,
+  run: { jobId: string; attempt: number },
   done: Extract<TrainerEvent, { type: "done" }>,
   announced: AnnouncedArtifacts,
   logFile: string,
 ): Promise<{ model: string; modelBytes: number; artifacts: ArtifactObjects }> {
   const stored = new Map<string, string>();
   const upload = async (file: string, name: string): Promise<string> => {
-    await deps.files.uploadArtifact(`${jobId}/${name}`, file);
-    stored.set(name, `${jobId}/${name}`);
-    return `${jobId}/${name}`;
+    const objectName = runArtifact(run.jobId, run.attempt, name);
+    await deps.files.uploadArtifact(objectName, file);
+    stored.set(name, objectName);
+    return objectName;
   };
   try {
-    const model = `${jobId}/best.pt`;
+    const model = runArtifact(run.jobId, run.attempt, "best.pt");
     const modelBytes = await deps.files.uploadArtifact(model, done.best_pt);
     for (const [name, file] of announced) {
       if (name !== "best.pt" && name !== "last.pt") await upload(file, name);
@@ -80,8 +82,9 @@ export async function uploadResults(
 
 /**
  * Reports a cancelled job (PRD 17.4): its trainer is already stopped; the log it wrote so far
- * is kept in the artifacts store and the failure carries the metrics of the last epoch. Nothing
- * is published if the job had already ended otherwise (its outcome was claimed first).
+ * is kept in the artifacts store (the run's folder) and the failure carries the metrics of the
+ * last epoch. Nothing is published if the job had already ended otherwise (its outcome was
+ * claimed first) or this run was superseded.
  */
 export async function reportCancelled(
   deps: RunDeps,
@@ -90,9 +93,11 @@ export async function reportCancelled(
   state: RunProgress,
   log: Logger,
 ): Promise<void> {
-  await deps.files.uploadArtifact(`${job.job_id}/logs.txt`, join(jobDir, "logs.txt")).catch((err: unknown) => {
-    log.debug({ err }, "no training log to keep");
-  });
+  await deps.files
+    .uploadArtifact(runArtifact(job.job_id, job.attempt, "logs.txt"), join(jobDir, "logs.txt"))
+    .catch((err: unknown) => {
+      log.debug({ err }, "no training log to keep");
+    });
   const outcome = await publishOutcome(
     deps.outcomes,
     deps.publish,
@@ -102,6 +107,7 @@ export async function reportCancelled(
       epoch: state.epoch,
       partial_metrics: state.metrics,
     }),
+    { attempt: job.attempt },
   );
   if (outcome === "cancelled") log.info({ phase: state.phase, epoch: state.epoch }, "job cancelled");
   else log.warn({ outcome }, "job cancelled after it had already ended: nothing more reported");

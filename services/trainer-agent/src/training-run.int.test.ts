@@ -126,7 +126,9 @@ describe("uploadResults when NATS is away", () => {
         uploadArtifact: () => Promise.reject(noResponders),
       },
     });
-    const err = await uploadResults(deps, "job", done, new Map(), logFile).catch((e: unknown) => e);
+    const err = await uploadResults(deps, { jobId: "job", attempt: 1 }, done, new Map(), logFile).catch(
+      (e: unknown) => e,
+    );
     assert.equal(err, noResponders, "not turned into 'could not store the trained model'");
   });
 
@@ -137,7 +139,9 @@ describe("uploadResults when NATS is away", () => {
         uploadArtifact: () => Promise.reject(new Error("maximum bytes exceeded")),
       },
     });
-    const err = await uploadResults(deps, "job", done, new Map(), join(tmp, "logs.txt")).catch((e: unknown) => e);
+    const err = await uploadResults(deps, { jobId: "job", attempt: 1 }, done, new Map(), join(tmp, "logs.txt")).catch(
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof RunFailure && err.code === "UNKNOWN_ERROR", `a RunFailure: ${String(err)}`);
   });
 });

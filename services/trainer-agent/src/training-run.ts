@@ -1,7 +1,14 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
-import type { JobAssignment, JobEvent, TrainerEvent, TrainerJob } from "@trainyard/contracts";
+import {
+  SUPERSEDED,
+  terminalEventId,
+  type JobAssignment,
+  type JobEvent,
+  type TrainerEvent,
+  type TrainerJob,
+} from "@trainyard/contracts";
 import {
   ack,
   ArchiveError,
@@ -34,12 +41,15 @@ export interface RunDeps {
   checkpoints: Checkpoints;
   /** This agent's id, to recognise an assignment that was moved to another agent meanwhile. */
   agentId: string;
-  /** The job's current placement in the scheduler's queue; null once it finished or was cancelled. */
+  /**
+   * The job's current placement in the scheduler's queue; null once it finished or was cancelled.
+   * A run whose placement is no longer this agent's with its attempt was superseded.
+   */
   placementOf(jobId: string): Promise<{ agent_id: string; attempt: number } | null>;
   /** Runs of one assignment on this host before a trainer crash (not the job's fault) fails it. */
   maxRunAttempts: number;
   publish: (event: JobEvent, msgId: string) => Promise<void>;
-  /** The job-outcomes bucket: a terminal event is published only if its outcome holds. */
+  /** The job-outcomes bucket: a terminal event is published only if this run's claim holds. */
   outcomes: JobOutcomes;
   launch(launch: TrainerLaunch): TrainerRun;
   python: string;
@@ -61,6 +71,12 @@ class Interrupted extends Error {}
 /** The trainer died without reporting why (killed, crashed): the host's fault, not the job's. */
 class TrainerCrashed extends Error {}
 
+/**
+ * The scheduler gave this run up (its agent was silent past the heartbeat's life: stopped,
+ * partitioned) and placed the job again, or the job ended meanwhile: this run reports nothing.
+ */
+class Superseded extends Error {}
+
 const KEEPALIVE_MS = 15_000;
 /** How long a job handed back because NATS was unavailable waits before this host runs it again. */
 const NATS_HAND_BACK_MS = 5_000;
@@ -71,13 +87,14 @@ const NATS_HAND_BACK_MS = 5_000;
  * terminal event (`completed` or `failed`), after which the assignment is acked.
  */
 export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery: Delivery): Promise<Outcome> {
-  const log = deps.log.child({ job_id: job.job_id });
+  const log = deps.log.child({ job_id: job.job_id, attempt: job.attempt });
   const placement = await deps.placementOf(job.job_id);
   if (placement?.agent_id !== deps.agentId || placement.attempt !== job.attempt) {
     // this host was given up on (or the job ended) while the assignment waited: not ours to run
-    log.warn({ attempt: job.attempt, placement }, "stale assignment dropped");
+    log.warn({ placement }, "stale assignment dropped");
     return ack;
   }
+  if (await endedBefore(deps, job, log)) return ack;
   const jobDir = join(deps.workDir, job.job_id);
   const startedAt = deps.now();
   const keepalive = setInterval(() => delivery.working(), KEEPALIVE_MS);
@@ -92,6 +109,11 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
     if (stop.aborted) throw new Interrupted();
     await train(deps, job, jobDir, trainerJob, startedAt, state, log, stop);
   } catch (err) {
+    if (err instanceof Superseded) {
+      // another run owns the job now, even its cancellation: it reports, this one keeps quiet
+      log.warn({ reason: err.message }, "run superseded: nothing reported");
+      return ack;
+    }
     // a cancelled job is final even when the agent is also shutting down
     if (cancel.signal.aborted) {
       await reportCancelled(deps, job, jobDir, state, log);
@@ -115,19 +137,24 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
       err instanceof RunFailure
         ? err
         : new RunFailure("UNKNOWN_ERROR", "training agent error", String((err as Error).message ?? err), "training");
-    const outcome = await publishOutcome(deps.outcomes, deps.publish, {
-      type: "failed",
-      job_id: job.job_id,
-      at: deps.now().toISOString(),
-      error: {
-        code: failure.code,
-        message: failure.message,
-        details: failure.details,
-        phase: failure.phase,
-        epoch: state.epoch,
+    const outcome = await publishOutcome(
+      deps.outcomes,
+      deps.publish,
+      {
+        type: "failed",
+        job_id: job.job_id,
+        at: deps.now().toISOString(),
+        error: {
+          code: failure.code,
+          message: failure.message,
+          details: failure.details,
+          phase: failure.phase,
+          epoch: state.epoch,
+        },
+        partial_metrics: state.metrics,
       },
-      partial_metrics: state.metrics,
-    });
+      { attempt: job.attempt },
+    );
     if (outcome === "cancelled") {
       // the app cancelled the job first (its cancellation may not have reached this agent yet)
       await reportCancelled(deps, job, jobDir, state, log);
@@ -135,7 +162,11 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
     }
     log.error(
       { code: failure.code, err: failure.message, details: failure.details, outcome },
-      outcome === "failed" ? "job failed" : "job failed after it had already ended",
+      outcome === "failed"
+        ? "job failed"
+        : outcome === SUPERSEDED
+          ? "run failed after it was superseded: nothing reported"
+          : "job failed after it had already ended",
     );
   } finally {
     cancel.release();
@@ -207,10 +238,14 @@ async function train(
   stop.addEventListener("abort", stopTrainer, { once: true });
   const artifacts: AnnouncedArtifacts = new Map();
   let checkpoint: { path: string; epoch: number } | null = null;
+  // Before each report and upload: a run that was replaced (its agent stopped or partitioned
+  // long enough) must add nothing to what the app sees, nor to what the new run resumes from.
+  const ensureCurrent = () => stillCurrent(deps, job);
   // after every epoch, so another host can resume from here if this one dies
   const uploadReportedCheckpoint = async () => {
     if (!checkpoint || state.epoch === null || checkpoint.epoch > state.epoch) return;
-    await deps.files.uploadArtifact(deps.checkpoints.objectName(job.job_id), checkpoint.path);
+    await ensureCurrent();
+    await deps.files.uploadArtifact(deps.checkpoints.objectName(job.job_id, job.attempt), checkpoint.path);
     checkpoint = null;
   };
   let terminal: Extract<TrainerEvent, { type: "done" | "error" }> | null = null;
@@ -226,15 +261,18 @@ async function train(
             log.info({ start_epoch, total_epochs, resumed, batch_size, image_size, device }, "training started");
           } else {
             state.phase = "validating";
+            await ensureCurrent();
             await deps.publish(
               phase(job, "validating", PHASE_PERCENT.validating, deps.now()),
               `${job.job_id}:phase:validating`,
             );
+            log.info("final validation started");
           }
           break;
         case "epoch":
           state.epoch = event.epoch;
           state.metrics = event.metrics;
+          await ensureCurrent();
           await deps.publish(epochEvent(job.job_id, event, deps.now()), `${job.job_id}:epoch:${event.epoch}`);
           await uploadReportedCheckpoint();
           break;
@@ -285,19 +323,29 @@ async function train(
       "training",
     );
   }
-  const uploaded = await uploadResults(deps, job.job_id, terminal, artifacts, logFile);
+  // into this run's own folder: should the run have been replaced meanwhile, its claim below
+  // fails and these files are never named by any event
+  log.info("uploading the model and artifacts");
+  const uploaded = await uploadResults(deps, { jobId: job.job_id, attempt: job.attempt }, terminal, artifacts, logFile);
   const finishedAt = deps.now();
-  const outcome = await publishOutcome(deps.outcomes, deps.publish, {
-    type: "completed",
-    job_id: job.job_id,
-    at: finishedAt.toISOString(),
-    started_at: startedAt.toISOString(),
-    duration_seconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 100) / 10,
-    model: { name: job.model_config.name, object_name: uploaded.model, size_bytes: uploaded.modelBytes },
-    final_metrics: terminal.final_metrics,
-    artifacts: uploaded.artifacts,
-    dataset_info: job.dataset_info,
-  });
+  const outcome = await publishOutcome(
+    deps.outcomes,
+    deps.publish,
+    {
+      type: "completed",
+      job_id: job.job_id,
+      at: finishedAt.toISOString(),
+      started_at: startedAt.toISOString(),
+      duration_seconds: Math.round((finishedAt.getTime() - startedAt.getTime()) / 100) / 10,
+      model: { name: job.model_config.name, object_name: uploaded.model, size_bytes: uploaded.modelBytes },
+      final_metrics: terminal.final_metrics,
+      artifacts: uploaded.artifacts,
+      dataset_info: job.dataset_info,
+    },
+    { attempt: job.attempt },
+  );
+  // the claim is the last word: a run replaced between the check above and its claim is fenced out
+  if (outcome === SUPERSEDED) throw new Superseded("another run ended the job first");
   if (outcome === "cancelled") {
     // a DELETE answered 200 while the trainer was finishing: the job ends cancelled, as the app was told
     await reportCancelled(deps, job, jobDir, state, log);
@@ -320,8 +368,50 @@ function phase(job: JobAssignment, name: "preparing" | "validating", percentage:
 }
 
 /**
- * The checkpoint a run starts from: the one the scheduler named after the job's host was lost,
- * or, when this host retries the job after a crash, the last one uploaded. None for a first run.
+ * Throws Superseded unless the scheduler's queue still places the job on this agent with this
+ * run's attempt (the scheduler moved it after this agent's heartbeat expired, or it ended).
+ */
+async function stillCurrent(deps: RunDeps, job: JobAssignment): Promise<void> {
+  const placement = await deps.placementOf(job.job_id);
+  if (placement?.agent_id === deps.agentId && placement.attempt === job.attempt) return;
+  throw new Superseded(
+    placement ? `the job runs as attempt ${placement.attempt} on ${placement.agent_id}` : "the job left the queue",
+  );
+}
+
+/**
+ * Whether the job's outcome was claimed before this run started, so there is nothing to train:
+ * an agent that claimed it may have died before publishing its terminal event, which this run
+ * then publishes (the terminal message id makes it a no-op where it was); an outcome the gateway
+ * (a cancellation: reported by the usual path below), the dataset service or the scheduler claimed
+ * is theirs to report. A fence past this run supersedes it.
+ */
+async function endedBefore(deps: RunDeps, job: JobAssignment, log: Logger): Promise<boolean> {
+  const record = await deps.outcomes.read(job.job_id);
+  if (!record) return false;
+  if (record.fence && record.fence > job.attempt) {
+    log.warn({ fence: record.fence }, "run superseded before it started: nothing reported");
+    return true;
+  }
+  if (record.event) {
+    await deps.publish(record.event, terminalEventId(job.job_id));
+    log.warn(
+      { outcome: record.outcome, claimed_by: record.attempt },
+      "the job's outcome was claimed by a run that may not have published it: its terminal event published",
+    );
+    return true;
+  }
+  if (record.outcome && record.outcome !== "cancelled") {
+    log.info({ outcome: record.outcome }, "the job had already ended: nothing to run");
+    return true;
+  }
+  return false;
+}
+
+/**
+ * The checkpoint a run starts from: when this host retries its run after a crash, the one this
+ * run uploaded last; otherwise the one the scheduler named (the last checkpoint of the run it
+ * replaced). None for a first run.
  */
 async function checkpointToResume(
   deps: RunDeps,
@@ -330,7 +420,7 @@ async function checkpointToResume(
   jobDir: string,
   log: Logger,
 ): Promise<string | null> {
-  const name = job.resume_from ?? (runAttempt > 1 ? await deps.checkpoints.latest(job.job_id) : null);
+  const name = (runAttempt > 1 ? await deps.checkpoints.latest(job.job_id, job.attempt) : null) ?? job.resume_from;
   if (!name) return null;
   const target = join(jobDir, "resume-last.pt");
   try {

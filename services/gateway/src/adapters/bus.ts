@@ -8,6 +8,7 @@ import {
   type CancellationRequest,
   type JobEvent,
   type JobOutcome,
+  type JobOutcomeRecord,
   type RedeliveryRequest,
   type TrainRequested,
 } from "@trainyard/contracts";
@@ -37,6 +38,8 @@ export interface Bus {
   requestCancellation(request: CancellationRequest): Promise<void>;
   /** Claims the job's one outcome; resolves to the outcome that holds (see @trainyard/runtime `JobOutcomes`). */
   claimOutcome(jobId: string, outcome: JobOutcome): Promise<JobOutcome>;
+  /** The job's outcome record (which run claimed it), or null when there is none (never, or expired). */
+  outcomeOf(jobId: string): Promise<JobOutcomeRecord | null>;
   /** True when the job's cancellation was requested (the projection may not show it yet). */
   isCancellationRequested(jobId: string): Promise<boolean>;
   /** Asks the notifier to send a logged callback again (`train.callbacks.redeliver`). */
@@ -85,6 +88,7 @@ export async function openBus(nc: NatsConnection, opts: { timeoutMs: number }): 
         await cancellations.put(request.job_id, JSON.stringify(request));
       }),
     claimOutcome: (jobId, outcome) => call(() => outcomes.claim(jobId, outcome)),
+    outcomeOf: (jobId) => call(() => outcomes.read(jobId)),
     isCancellationRequested: (jobId) =>
       call(async () => {
         const entry = await cancellations.get(jobId);
