@@ -13,7 +13,8 @@ import { FAULT_KINDS } from "./chaos/plan.js";
 import { formatReport } from "./chaos/report.js";
 import { runChaos } from "./chaos/runner.js";
 
-const SEED = Number(process.env.CHAOS_SEED ?? 20250115);
+/** A seed whose plan submits a training at once, so every fault aimed at an agent meets a running trainer. */
+const SEED = Number(process.env.CHAOS_SEED ?? 2445);
 
 test(`a short chaos run (seed ${SEED}) keeps every invariant`, { timeout: 30 * 60_000 }, async () => {
   const report = await runChaos({
