@@ -93,6 +93,7 @@ const logs = new LogLines();
 let run: E2eRun;
 let artifacts: ObjectStore;
 let jsm: Awaited<ReturnType<typeof ensureStreams>>;
+let admin: Awaited<ReturnType<E2eRun["adminNats"]>> | undefined;
 
 before(async () => {
   run = await startE2eRun({
@@ -101,12 +102,14 @@ before(async () => {
     watch: (name, line) => logs.push(name, line),
     datasets: { "shapes.zip": { train: 16, val: 4, size: 64, seed: 5 } },
   });
-  const admin = await run.adminNats("faults-test");
+  admin = await run.adminNats("faults-test");
   artifacts = await openObjectStore(admin, Bucket.artifacts);
   jsm = await ensureStreams(admin);
 });
 
 after(async () => {
+  // an open connection would reconnect for ever once the stack is gone, and the file never exit
+  await admin?.close();
   await run?.close();
 });
 
