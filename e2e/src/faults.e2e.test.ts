@@ -98,7 +98,12 @@ let admin: Awaited<ReturnType<E2eRun["adminNats"]>> | undefined;
 before(async () => {
   run = await startE2eRun({
     name: "faults",
-    stack: { agents: 4 },
+    stack: {
+      agents: 4,
+      // every epoch's checkpoint is uploaded, so a fault meets a stored one at a known epoch
+      // (production paces uploads by their cost: checkpoint-uploads.test.ts, bench/nats-cluster.js)
+      env: { CHECKPOINT_UPLOAD_SHARE: "1" },
+    },
     watch: (name, line) => logs.push(name, line),
     datasets: { "shapes.zip": { train: 16, val: 4, size: 64, seed: 5 } },
   });

@@ -20,7 +20,13 @@ const resumed = new Map<string, string>();
 before(async () => {
   run = await startE2eRun({
     name: "recovery",
-    stack: { agents: 2, schedulers: 2 },
+    stack: {
+      agents: 2,
+      schedulers: 2,
+      // every epoch's checkpoint is uploaded, so a fault meets a stored one at a known epoch
+      // (production paces uploads by their cost: checkpoint-uploads.test.ts, bench/nats-cluster.js)
+      env: { CHECKPOINT_UPLOAD_SHARE: "1" },
+    },
     watch: (name, line) => {
       if (line.includes('"msg":"became the scheduling leader"')) leaders.push(name);
       if (line.includes('"msg":"resuming from checkpoint"')) {

@@ -40,6 +40,8 @@ before(async () => {
         DATASET_ARCHIVE_GRACE: "1s",
         DATASET_SWEEP_INTERVAL: "500ms",
         NATS_ARTIFACTS_MAX_AGE: `${ARTIFACTS_MAX_AGE_S}s`,
+        // the running job's checkpoint is rewritten every epoch, well within that age
+        CHECKPOINT_UPLOAD_SHARE: "1",
       },
     },
     datasets: {

@@ -27,6 +27,11 @@ export const Env = CommonEnv.extend({
   TRAINER_DEFAULT_WORKERS: z.coerce.number().int().min(0).default(2),
   /** Runs of one job on this host when its trainer crashes (killed, not a job error) before it fails. */
   AGENT_MAX_RUN_ATTEMPTS: z.coerce.number().int().min(1).default(3),
+  /**
+   * The largest share of training time spent uploading resume checkpoints: one is uploaded once
+   * the training since the last took (1 - share) / share times that upload. 1 uploads every epoch.
+   */
+  CHECKPOINT_UPLOAD_SHARE: z.coerce.number().gt(0).max(1).default(0.01),
   /** Start drained: register, but take no job (also set at run time by SIGUSR2). */
   AGENT_DRAIN: envBool(false),
   /** How often this agent renews its heartbeat (its KV entry expires after 30 s). */

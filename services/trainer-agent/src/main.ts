@@ -20,6 +20,7 @@ import {
   type TransientRetry,
 } from "@trainyard/runtime";
 import { checkpointStore } from "./adapters/checkpoints.js";
+import { UploadRate } from "./checkpoint-uploads.js";
 import { jobFiles } from "./adapters/job-files.js";
 import { startTrainer } from "./adapters/trainer-process.js";
 import { SCRATCH_STALE_MS, sweepWorkDir } from "./adapters/work-dir.js";
@@ -76,6 +77,8 @@ await runService("trainer-agent", Env, async (env, log) => {
   const deps: RunDeps = {
     files: jobFiles(datasets, artifacts, natsRetry),
     checkpoints: checkpointStore(artifacts, natsRetry),
+    checkpointShare: env.CHECKPOINT_UPLOAD_SHARE,
+    uploadRate: new UploadRate(),
     agentId: env.AGENT_ID,
     async placementOf(jobId) {
       const stored = await retryTransient(() => queue.get(jobId), natsRetry);

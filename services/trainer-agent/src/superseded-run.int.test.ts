@@ -40,6 +40,7 @@ import {
 } from "@trainyard/runtime";
 import { buildZip, exampleTrainRequest, startNats, type Supervised } from "@trainyard/stack";
 import type { TrainerRun } from "./adapters/trainer-process.js";
+import { UploadRate } from "./checkpoint-uploads.js";
 import { runAssignment, type RunDeps } from "./training-run.js";
 
 const AGENT = "partitioned-agent";
@@ -153,9 +154,11 @@ const RESOURCES = {
   ram_used_gb: 1,
 };
 
-/** A trainer's report of epoch `epoch` of 2, followed by its checkpoint. */
-function epoch(jobDir: string, n: number): TrainerEvent[] {
-  return [
+/** A trainer's report of epoch `epoch` of 2, followed by its checkpoint (written to `jobDir`). */
+async function* epoch(jobDir: string, n: number): AsyncGenerator<TrainerEvent> {
+  const checkpoint = join(jobDir, "last.pt");
+  await writeFile(checkpoint, `weights after epoch ${n}`);
+  yield* [
     {
       v: TRAINER_PROTOCOL_VERSION,
       type: "epoch",
@@ -167,8 +170,8 @@ function epoch(jobDir: string, n: number): TrainerEvent[] {
       eta_seconds: 1,
       resources: RESOURCES,
     },
-    { v: TRAINER_PROTOCOL_VERSION, type: "artifact", name: "last.pt", path: join(jobDir, "last.pt"), epoch: n },
-  ];
+    { v: TRAINER_PROTOCOL_VERSION, type: "artifact", name: "last.pt", path: checkpoint, epoch: n },
+  ] satisfies TrainerEvent[];
 }
 
 /**
@@ -233,6 +236,8 @@ function agentDeps(launch: RunDeps["launch"]): { deps: RunDeps; uploads: string[
       latest: async () => null,
       fetch: () => Promise.reject(new Error("no checkpoint in these cases")),
     },
+    checkpointShare: 1,
+    uploadRate: new UploadRate(),
     agentId: AGENT,
     async placementOf(jobId) {
       const stored = await queue.get(jobId);

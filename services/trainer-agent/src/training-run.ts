@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify as stringifyYaml } from "yaml";
 import {
@@ -26,6 +26,7 @@ import {
 import type { Checkpoints } from "./adapters/checkpoints.js";
 import type { JobFiles } from "./adapters/job-files.js";
 import type { TrainerLaunch, TrainerRun } from "./adapters/trainer-process.js";
+import { CheckpointUploads, type UploadRate } from "./checkpoint-uploads.js";
 import { DATASET_CACHE_DIR } from "./adapters/work-dir.js";
 import {
   reportCancelled,
@@ -39,6 +40,10 @@ import { epochEvent, PHASE_PERCENT } from "./progress-mapping.js";
 export interface RunDeps {
   files: JobFiles;
   checkpoints: Checkpoints;
+  /** The largest share of training time spent uploading resume checkpoints (1: every epoch). */
+  checkpointShare: number;
+  /** This agent's measured checkpoint upload speed, shared by its runs. */
+  uploadRate: UploadRate;
   /** This agent's id, to recognise an assignment that was moved to another agent meanwhile. */
   agentId: string;
   /**
@@ -237,17 +242,18 @@ async function train(
   const stopTrainer = () => run.kill();
   stop.addEventListener("abort", stopTrainer, { once: true });
   const artifacts: AnnouncedArtifacts = new Map();
-  let checkpoint: { path: string; epoch: number } | null = null;
   // Before each report and upload: a run that was replaced (its agent stopped or partitioned
   // long enough) must add nothing to what the app sees, nor to what the new run resumes from.
   const ensureCurrent = () => stillCurrent(deps, job);
-  // after every epoch, so another host can resume from here if this one dies
-  const uploadReportedCheckpoint = async () => {
-    if (!checkpoint || state.epoch === null || checkpoint.epoch > state.epoch) return;
-    await ensureCurrent();
-    await deps.files.uploadArtifact(deps.checkpoints.objectName(job.job_id, job.attempt), checkpoint.path);
-    checkpoint = null;
-  };
+  // paced by their cost, so another host can resume from a recent epoch if this one dies
+  const checkpoints = new CheckpointUploads({
+    share: deps.checkpointShare,
+    rate: deps.uploadRate,
+    ensureCurrent,
+    upload: (path) => deps.files.uploadArtifact(deps.checkpoints.objectName(job.job_id, job.attempt), path),
+    sizeOf: async (path) => (await stat(path)).size,
+    now: () => deps.now().getTime(),
+  });
   let terminal: Extract<TrainerEvent, { type: "done" | "error" }> | null = null;
   try {
     for await (const event of run.events) {
@@ -259,6 +265,7 @@ async function train(
             state.phase = "training";
             const { start_epoch, total_epochs, resumed, batch_size, image_size, device } = event;
             log.info({ start_epoch, total_epochs, resumed, batch_size, image_size, device }, "training started");
+            checkpoints.trainingStarted();
           } else {
             state.phase = "validating";
             await ensureCurrent();
@@ -274,14 +281,11 @@ async function train(
           state.metrics = event.metrics;
           await ensureCurrent();
           await deps.publish(epochEvent(job.job_id, event, deps.now()), `${job.job_id}:epoch:${event.epoch}`);
-          await uploadReportedCheckpoint();
+          await checkpoints.reported(event.epoch);
           break;
         case "artifact":
           if (event.name === "last.pt") {
-            // Uploaded only once its epoch was reported: a run resumed from it never re-reports
-            // that epoch, so a checkpoint ahead of the reports would lose one for the app.
-            checkpoint = { path: event.path, epoch: event.epoch ?? Number.MAX_SAFE_INTEGER };
-            await uploadReportedCheckpoint();
+            await checkpoints.offer({ path: event.path, epoch: event.epoch ?? Number.MAX_SAFE_INTEGER });
           } else {
             artifacts.set(event.name, event.path);
           }
@@ -301,6 +305,11 @@ async function train(
   }
   const exit = await run.exited;
   stop.removeEventListener("abort", stopTrainer);
+  // A job handed back (the agent or its host stopping, the trainer crashing) resumes from the
+  // newest reported epoch, whatever the pace; a cancelled or failed job needs no checkpoint.
+  const cancelled = stop.aborted && !deps.shutdown.aborted;
+  const stopped = terminal === null || (terminal.type === "error" && terminal.code === "CANCELLED");
+  if (stopped && !cancelled) await checkpoints.flush();
   if (terminal?.type === "error" && terminal.code === "CANCELLED") {
     // the trainer's own account of where it stopped: the last finished epoch's metrics
     state.metrics = terminal.partial_metrics ?? state.metrics;
@@ -314,6 +323,8 @@ async function train(
   if (!terminal && exit.signal !== null) {
     throw new TrainerCrashed(`trainer ended by ${exit.signal} without reporting an error`);
   }
+  // the last checkpoint upload ends before the results' (a failed one hands the job back)
+  await checkpoints.settle();
   if (!terminal || exit.code !== 0) {
     const tail = (await readFile(logFile, "utf8").catch(() => "")).slice(-800);
     throw new RunFailure(
