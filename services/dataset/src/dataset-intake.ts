@@ -11,12 +11,14 @@ import {
   ack,
   ArchiveError,
   publishOutcome,
+  retryLater,
   type Delivery,
   type JobOutcomes,
   type Logger,
   type Outcome,
 } from "@trainyard/runtime";
 import { DatasetError } from "./dataset-error.js";
+import { LOCAL_DISK_RETRY_MS, localDiskError } from "./local-disk.js";
 import type { DownloadedArchive } from "./adapters/download.js";
 import { touchScratch } from "./adapters/work-dir.js";
 import { VALIDATION_VERSION, type DatasetStore, type ValidationRecord } from "./adapters/dataset-store.js";
@@ -69,7 +71,8 @@ export interface IntakeDeps {
  * validate the dataset, store it, then hand the job to the scheduler. A bad dataset is final: the job fails and the message is acked.
  * Archives are stored by content digest with what validating them established, so an archive
  * submitted again is neither inspected nor validated again. Infrastructure errors (object store,
- * NATS, a full disk) throw, so the consumer redelivers; every publish carries a msg id derived
+ * NATS) throw, so the consumer redelivers, and a local disk error (full, read-only) is retried
+ * later the same way, never reported as the dataset's fault; every publish carries a msg id derived
  * from the job, so a redelivery after a partial run publishes nothing twice. A cancelled job
  * (PRD 17.4) stops its download at once and is acked without another event: the gateway already
  * sent its terminal CANCELLED, and it never reaches the scheduler.
@@ -178,6 +181,12 @@ async function fetchAndValidate(
     if (cancelled.aborted) {
       log.info({ reason: (err as Error).message }, "job cancelled during its intake: download or inspection stopped");
       return ack;
+    }
+    const disk = localDiskError(err);
+    if (disk) {
+      // the platform's disk, never the app's dataset: nothing reported, the message comes again
+      log.warn({ code: disk.code, err: disk.message }, "dataset work folder unusable: intake retried later");
+      return retryLater(LOCAL_DISK_RETRY_MS, `local disk: ${disk.code}`);
     }
     if (!(err instanceof DatasetError)) throw err;
     const outcome = await publishOutcome(deps.outcomes, deps.publishJobEvent, failedEvent(jobId, err, now()));

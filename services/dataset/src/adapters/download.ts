@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { checkOutboundUrl, OutboundUrlError, type OutboundPolicy } from "@trainyard/runtime";
 import { request, type Dispatcher } from "undici";
 import { DatasetError } from "../dataset-error.js";
+import { localDiskError } from "../local-disk.js";
 
 /** Redirect hops followed after the first request; each hop passes the SSRF guard again. */
 export const MAX_REDIRECTS = 5;
@@ -109,6 +110,8 @@ export async function downloadArchive(
         if (deadline.aborted) {
           throw failure(`download of ${shown(start)} timed out after ${opts.timeoutMs} ms`, DETAILS.slow);
         }
+        // this host's disk, not the URL: passed on as it is, for the intake to be retried later
+        if (localDiskError(err)) throw err;
         const refused = err instanceof DatasetError ? err : networkFailure(err, start);
         if (!refused.retryable || attempt >= opts.attempts) throw refused;
         retryAfterMs = (err as { retryAfterMs?: number }).retryAfterMs ?? 0;
