@@ -7,14 +7,16 @@
 //      flight (default 64, BENCH_EVENTS per round, default 20000); BENCH_ROUNDS rounds of each
 //      (default 3), alternating, ratio of the medians.
 //   2. an agent's NATS work, with the agent's own upload code (`jobFiles`, 512 KiB chunks) and
-//      outcome claim: after each epoch, its event and the 30 MB resume checkpoint (Ultralytics'
-//      last.pt with the optimizer state, at 128 px); at the end, the job's critical path: best.pt
+//      outcome claim: an epoch's event and one upload of the 30 MB resume checkpoint (Ultralytics'
+//      last.pt with the optimizer state, at 128 px; what each paced upload costs); at the end, the job's critical path: best.pt
 //      (6.2 MB), three plots, results.csv and the log, the outcome claim and `completed`.
 //      BENCH_AGENT_ROUNDS rounds (default 5), alternating; medians.
 //   3. a real training end to end: the whole stack (secured NATS, FerretDB, the six services, one
 //      agent) once on a single server and once on the cluster, both up at once; the demo's dataset
 //      (96 train / 24 val images at 128 px, batch 16) trained BENCH_JOB_EPOCHS epochs (default 5),
-//      timed from POST /api/v1/train to the training_completed callback; one unmeasured warm-up
+//      timed from POST /api/v1/train to the training_completed callback, with the agents'
+//      checkpoint pacing at its default (BENCH_CHECKPOINT_SHARE=1 uploads every epoch, as before
+//      the pacing) and the checkpoints each job uploaded counted from the agents' logs; one unmeasured warm-up
 //      job per stack, then BENCH_JOB_ROUNDS jobs on each (default 5), alternating. Prints each
 //      time, the medians and what the cluster costs as a share of the single server's job, and
 //      the CPU the NATS servers used per job (all nodes together) and while both stacks idle
@@ -69,6 +71,17 @@ const quiet = () => {};
 const problems = (name, line) => {
   if (!line.startsWith("{") || /"level":(4|5|6)0/.test(line)) console.error(`${name} | ${line}`);
 };
+/** Resume checkpoints the agents uploaded, by job id (paced by CHECKPOINT_UPLOAD_SHARE). */
+const checkpointUploads = new Map();
+const stackSink = (name, line) => {
+  problems(name, line);
+  if (line.includes('"msg":"checkpoint uploaded"')) {
+    const { job_id: jobId } = JSON.parse(line);
+    checkpointUploads.set(jobId, (checkpointUploads.get(jobId) ?? 0) + 1);
+  }
+};
+/** The agents' pacing of checkpoint uploads: the default unless BENCH_CHECKPOINT_SHARE says (1: every epoch). */
+const CHECKPOINT_SHARE = process.env.BENCH_CHECKPOINT_SHARE;
 const topology = (replicas) => ({
   ...DEFAULT_TOPOLOGY,
   replicas,
@@ -233,14 +246,13 @@ await makeSyntheticDataset({ out: join(datasetDir, "shapes.zip"), train: 96, val
 const datasetServer = await serveFiles(datasetDir);
 const secret = randomBytes(18).toString("base64url");
 const receiver = await startCallbackReceiver(secret);
+const stackEnv = {
+  RATE_LIMIT_PER_MINUTE: "0",
+  ...(CHECKPOINT_SHARE ? { CHECKPOINT_UPLOAD_SHARE: CHECKPOINT_SHARE } : {}),
+};
 const stacks = {
-  single: await startStack({ runDir: join(dir, "stack-single"), sink: problems, env: { RATE_LIMIT_PER_MINUTE: "0" } }),
-  cluster: await startStack({
-    runDir: join(dir, "stack-cluster"),
-    cluster: true,
-    sink: problems,
-    env: { RATE_LIMIT_PER_MINUTE: "0" },
-  }),
+  single: await startStack({ runDir: join(dir, "stack-single"), sink: stackSink, env: stackEnv }),
+  cluster: await startStack({ runDir: join(dir, "stack-cluster"), cluster: true, sink: stackSink, env: stackEnv }),
 };
 const natsProcesses = (stack) => stack.nats.nodes.map((n) => n.process);
 
@@ -285,6 +297,7 @@ async function trainOnce(stack, epochs) {
   const at = (c) => (c.receivedAt.getTime() - postedAt) / 1000;
   return {
     seconds,
+    checkpoints: checkpointUploads.get(request.job_id) ?? 0,
     training: terminal.body.duration_seconds,
     split: [at(trained[0]), at(trained.at(-1)) - at(trained[0]), at(terminal) - at(trained.at(-1))],
     natsCpuMs: cpuOf(natsProcesses(stack)) - cpuBefore,
@@ -343,6 +356,11 @@ console.log(
         rounds: JOB_ROUNDS,
         single_s: jobs.single.map((j) => round(j.seconds)),
         cluster_s: jobs.cluster.map((j) => round(j.seconds)),
+        checkpoint_upload_share: CHECKPOINT_SHARE ?? "default (CHECKPOINT_UPLOAD_SHARE)",
+        checkpoints_uploaded_per_job: {
+          single: jobs.single.map((j) => j.checkpoints),
+          cluster: jobs.cluster.map((j) => j.checkpoints),
+        },
         single_training_s: jobs.single.map((j) => j.training),
         cluster_training_s: jobs.cluster.map((j) => j.training),
         // seconds: POST → first epoch, first → last epoch, last epoch → training_completed

@@ -307,7 +307,7 @@ describe("an agent lost at a chosen moment", { concurrency: true }, () => {
     assert.equal(sha256(model), sha256(second), "the app downloads the model of the run that completed the job");
   });
 
-  test("SIGSTOP mid-training until the heartbeat expires: the job completes elsewhere; continued, the agent reports nothing", async () => {
+  test("chaos seed 6: SIGSTOP mid-training until the heartbeat expires: the job completes elsewhere; continued, the agent reports nothing", async () => {
     const request = await submit(3);
     const first = await logs.next(jobLine(request.job_id, "training started"), "the training to start");
     // stopped once its first checkpoint is stored, for the next run to resume from

@@ -64,6 +64,8 @@ export interface CheckpointUploadDeps {
   upload(path: string): Promise<number>;
   sizeOf(path: string): Promise<number>;
   now(): number;
+  /** Told of each upload that ended: the epochs it holds, its size and how long it took. */
+  uploaded?(epoch: number, bytes: number, ms: number): void;
 }
 
 /**
@@ -156,6 +158,7 @@ export class CheckpointUploads {
       this.deps.rate.record(bytes, ended - started);
       this.uploadedEpoch = epoch;
       this.lastEndedAt = ended;
+      this.deps.uploaded?.(epoch, bytes, ended - started);
     } catch (error) {
       this.failure = { error };
     } finally {

@@ -264,7 +264,7 @@ function agentDeps(launch: RunDeps["launch"]): { deps: RunDeps; uploads: string[
 const delivery: Delivery = { subject: `train.assign.${AGENT}`, attempt: 1, streamSequence: 1, working: () => {} };
 
 describe("a run the scheduler replaced", () => {
-  test("reports nothing after it was replaced mid-training: no epoch, no checkpoint, no claim", async () => {
+  test("chaos seeds 4 and 6: reports nothing after it was replaced mid-training: no epoch, no checkpoint, no claim", async () => {
     const job = await placedRun(1);
     const trainer = scriptedTrainer(() => replace(job));
     const { deps, uploads } = agentDeps(trainer.launch);

@@ -266,6 +266,7 @@ async function train(
             const { start_epoch, total_epochs, resumed, batch_size, image_size, device } = event;
             log.info({ start_epoch, total_epochs, resumed, batch_size, image_size, device }, "training started");
             checkpoints.trainingStarted();
+    uploaded: (epoch, bytes, ms) => log.info({ epoch, bytes, ms }, "checkpoint uploaded"),
           } else {
             state.phase = "validating";
             await ensureCurrent();
