@@ -32,6 +32,11 @@ export const Env = CommonEnv.extend({
    * the training since the last took (1 - share) / share times that upload. 1 uploads every epoch.
    */
   CHECKPOINT_UPLOAD_SHARE: z.coerce.number().gt(0).max(1).default(0.01),
+  /**
+   * Free MiB below which the work folder counts as full: the agent hands back the jobs it breaks
+   * and takes no new one until there is room again.
+   */
+  AGENT_WORK_DIR_MIN_FREE_MB: z.coerce.number().int().min(0).default(256),
   /** Start drained: register, but take no job (also set at run time by SIGUSR2). */
   AGENT_DRAIN: envBool(false),
   /** How often this agent renews its heartbeat (its KV entry expires after 30 s). */

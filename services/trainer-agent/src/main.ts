@@ -1,4 +1,5 @@
 import { jetstream } from "@nats-io/jetstream";
+import { mkdir } from "node:fs/promises";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { agentUser, Bucket, Consumer, JobAssignment, Subject, TRAIN_STREAM } from "@trainyard/contracts";
@@ -20,6 +21,7 @@ import {
   type TransientRetry,
 } from "@trainyard/runtime";
 import { checkpointStore } from "./adapters/checkpoints.js";
+import { readDiskSpace } from "./adapters/disk-space.js";
 import { UploadRate } from "./checkpoint-uploads.js";
 import { jobFiles } from "./adapters/job-files.js";
 import { startTrainer } from "./adapters/trainer-process.js";
@@ -28,12 +30,15 @@ import { detectSlots, readGpus } from "./devices.js";
 import { Env } from "./env.js";
 import { startHeartbeat } from "./heartbeat.js";
 import { runAssignment, type RunDeps } from "./training-run.js";
+import { WorkDisk } from "./work-disk.js";
 
 /**
  * How long a running job rides out a NATS outage (a cluster elects a new stream leader within
  * seconds) by trying its publishes, uploads and reads again, before it is handed back.
  */
 const NATS_OUTAGE_MS = 60_000;
+/** How often the agent reads its work folder's free space. */
+const DISK_CHECK_MS = 2_000;
 
 await runService("trainer-agent", Env, async (env, log) => {
   log = log.child({ agent_id: env.AGENT_ID });
@@ -74,6 +79,23 @@ await runService("trainer-agent", Env, async (env, log) => {
     onRetry: (err, attempt) => log.warn({ err: String(err), attempt }, "NATS unavailable: trying again"),
   };
   const outcomes = await openJobOutcomes(nc);
+  const workDir = resolve(env.AGENT_WORK_DIR);
+  // announces a change of the work folder's state at once, once the heartbeat runs
+  let announce = () => {};
+  // while the work folder is full this agent takes no job: its heartbeat says draining
+  const disk = new WorkDisk({
+    readSpace: () => readDiskSpace(workDir),
+    minFreeBytes: env.AGENT_WORK_DIR_MIN_FREE_MB * 1024 ** 2,
+    now: () => Date.now(),
+    onChange(full, space) {
+      if (full) log.warn({ free_bytes: space?.freeBytes }, "work folder full: taking no new job until there is room");
+      else log.info({ free_bytes: space?.freeBytes }, "work folder has room again: taking jobs");
+      announce();
+    },
+  });
+  await mkdir(workDir, { recursive: true });
+  await disk.check();
+  const diskChecks = setInterval(() => void disk.check(), DISK_CHECK_MS);
   const deps: RunDeps = {
     files: jobFiles(datasets, artifacts, natsRetry),
     checkpoints: checkpointStore(artifacts, natsRetry),
@@ -92,12 +114,13 @@ await runService("trainer-agent", Env, async (env, log) => {
     launch: startTrainer,
     python: env.TRAINER_PYTHON,
     weightsDir: env.TRAINER_WEIGHTS_DIR ? resolve(env.TRAINER_WEIGHTS_DIR) : null,
-    workDir: resolve(env.AGENT_WORK_DIR),
+    workDir,
     defaultWorkers: env.TRAINER_DEFAULT_WORKERS,
     trainerEnv: { ...process.env, YOLO_OFFLINE: "true", PYTHONUNBUFFERED: "1" },
     log,
     now: () => new Date(),
     shutdown: shutdown.signal,
+    disk,
     async cancellation(jobId) {
       const cancelSwitch = new AbortController();
       cancelSwitches.set(jobId, cancelSwitch);
@@ -111,18 +134,25 @@ await runService("trainer-agent", Env, async (env, log) => {
     consumer: Consumer.agent(env.AGENT_ID),
     schema: JobAssignment,
     log,
-    handle: (job, delivery) => runAssignment(deps, job, delivery),
+    // an assignment delivered while the work folder is full is handed back untouched
+    handle: (job, delivery) =>
+      disk.guard(
+        job,
+        () => cancellations.isCancelled(job.job_id),
+        () => runAssignment(deps, job, delivery),
+      ),
     concurrency: slots.length,
   });
   const heartbeat = startHeartbeat(
     agents,
     { agent_id: env.AGENT_ID, host: hostname(), slots, started_at: new Date().toISOString() },
     () => readGpus(slots),
-    () => draining,
+    () => draining || disk.full,
     env.HEARTBEAT_INTERVAL_MS,
     log,
   );
   await heartbeat.first;
+  announce = () => void heartbeat.beatNow();
   // SIGUSR2 drains this agent: it finishes its jobs and the scheduler gives it no new one
   process.on("SIGUSR2", () => {
     draining = true;
@@ -141,6 +171,7 @@ await runService("trainer-agent", Env, async (env, log) => {
       await consumer.stop();
       await heartbeat.stop();
       cancelWatch.stop();
+      clearInterval(diskChecks);
       await nc.drain();
     },
   };

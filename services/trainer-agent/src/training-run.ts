@@ -36,6 +36,7 @@ import {
   type RunProgress,
 } from "./job-results.js";
 import { epochEvent, PHASE_PERCENT } from "./progress-mapping.js";
+import { DISK_HAND_BACK_MS, WORK_FOLDER_FULL, type WorkDisk } from "./work-disk.js";
 
 export interface RunDeps {
   files: JobFiles;
@@ -68,6 +69,11 @@ export interface RunDeps {
   shutdown: AbortSignal;
   /** The job's cancellation: a signal already aborted, or aborted when the app cancels the job. */
   cancellation(jobId: string): Promise<{ signal: AbortSignal; release(): void }>;
+  /**
+   * The work folder's room: a run it breaks (full now, or since the run started) is handed back,
+   * and its deliveries handed back for it count as no trainer crash. Absent: never full.
+   */
+  disk?: Pick<WorkDisk, "causedFailure" | "handBacks">;
 }
 
 /** The trainer was stopped: the agent is shutting down, or the job was cancelled. */
@@ -134,9 +140,16 @@ export async function runAssignment(deps: RunDeps, job: JobAssignment, delivery:
       log.warn({ err: String(err) }, "NATS unavailable: job handed back for another run");
       return retryLater(NATS_HAND_BACK_MS, "NATS unavailable");
     }
-    if (err instanceof TrainerCrashed && delivery.attempt < deps.maxRunAttempts) {
+    if (await deps.disk?.causedFailure(err, startedAt)) {
+      // the host's disk, not the job: resumed from its last checkpoint once there is room (the
+      // agent takes no new job meanwhile), and never counted as a crash of its trainer
+      log.warn({ err: String(err) }, "work folder full: job handed back for another run");
+      return retryLater(DISK_HAND_BACK_MS, WORK_FOLDER_FULL);
+    }
+    const crashes = delivery.attempt - (deps.disk?.handBacks(job) ?? 0);
+    if (err instanceof TrainerCrashed && crashes < deps.maxRunAttempts) {
       log.warn({ attempt: delivery.attempt, reason: err.message }, "trainer crashed: job retried from its checkpoint");
-      return retryLater(5_000 * delivery.attempt, "trainer crashed");
+      return retryLater(5_000 * crashes, "trainer crashed");
     }
     const failure =
       err instanceof RunFailure
