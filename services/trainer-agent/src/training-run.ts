@@ -266,6 +266,7 @@ async function train(
     upload: (path) => deps.files.uploadArtifact(deps.checkpoints.objectName(job.job_id, job.attempt), path),
     sizeOf: async (path) => (await stat(path)).size,
     now: () => deps.now().getTime(),
+    uploaded: (epoch, bytes, ms) => log.info({ epoch, bytes, ms }, "checkpoint uploaded"),
   });
   let terminal: Extract<TrainerEvent, { type: "done" | "error" }> | null = null;
   try {
@@ -279,7 +280,6 @@ async function train(
             const { start_epoch, total_epochs, resumed, batch_size, image_size, device } = event;
             log.info({ start_epoch, total_epochs, resumed, batch_size, image_size, device }, "training started");
             checkpoints.trainingStarted();
-    uploaded: (epoch, bytes, ms) => log.info({ epoch, bytes, ms }, "checkpoint uploaded"),
           } else {
             state.phase = "validating";
             await ensureCurrent();
