@@ -178,7 +178,10 @@ async function* epoch(jobDir: string, n: number): AsyncGenerator<TrainerEvent> {
  * A trainer that reports epoch 1, waits for `between` (the test replaces the run meanwhile),
  * then reports epoch 2, the final validation and done, unless it was killed first.
  */
-function scriptedTrainer(between: () => Promise<void>): { launch: RunDeps["launch"]; killed: () => boolean } {
+function scriptedTrainer(
+  between: () => Promise<void>,
+  end: { code: number | null; signal: NodeJS.Signals | null } = { code: 0, signal: null },
+): { launch: RunDeps["launch"]; killed: () => boolean } {
   let killed = false;
   const launch: RunDeps["launch"] = ({ cwd, logFile }) => {
     let exit: (value: { code: number | null; signal: NodeJS.Signals | null }) => void = () => {};
@@ -207,7 +210,7 @@ function scriptedTrainer(between: () => Promise<void>): { launch: RunDeps["launc
         best_pt: join(cwd, "best.pt"),
         final_metrics: { ...METRICS, best_epoch: 2, total_epochs: 2 },
       };
-      exit({ code: 0, signal: null });
+      exit(end);
     }
     const run: TrainerRun = {
       events: events(),
@@ -319,5 +322,23 @@ describe("a run after a run that claimed the outcome and died", () => {
     assert.ok(!launched, "nothing was trained");
     const terminal = (await eventsOf(job.job_id)).filter((e) => e.type === "completed");
     assert.deepEqual(terminal, [claimed], "the claiming run's event, naming its files");
+  });
+});
+
+describe("a trainer killed after it reported done", () => {
+  test("chaos seed 8: its results stand: the run uploads them and completes", async () => {
+    const job = await placedRun(1);
+    // SIGKILLed between its `done` and its exit (by a fault, or its host stopping)
+    const trainer = scriptedTrainer(async () => {}, { code: null, signal: "SIGKILL" });
+    const { deps, uploads } = agentDeps(trainer.launch);
+    const outcome = await runAssignment(deps, job, delivery);
+    assert.equal(outcome.kind, "ack");
+    const terminal = (await eventsOf(job.job_id)).filter((e) => e.type === "completed" || e.type === "failed");
+    assert.deepEqual(
+      terminal.map((e) => e.type),
+      ["completed"],
+      `completed, not failed: ${JSON.stringify(terminal)}`,
+    );
+    assert.ok(uploads.includes(runArtifact(job.job_id, 1, "best.pt")), `its model was stored: ${uploads.join(", ")}`);
   });
 });

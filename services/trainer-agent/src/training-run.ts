@@ -339,7 +339,9 @@ async function train(
   }
   // the last checkpoint upload ends before the results' (a failed one hands the job back)
   await checkpoints.settle();
-  if (!terminal || exit.code !== 0) {
+  // A trainer killed by a signal after it reported `done` had finished: its results stand
+  // (chaos seed 8). A non-zero exit after `done`, though, says something went wrong in it.
+  if (!terminal || (exit.code !== 0 && exit.signal === null)) {
     const tail = (await readFile(logFile, "utf8").catch(() => "")).slice(-800);
     throw new RunFailure(
       "UNKNOWN_ERROR",
