@@ -4,16 +4,13 @@
  * while it is paused and never two NATS nodes are down at once; faults on different targets
  * overlap freely.
  */
-import { execFile } from "node:child_process";
-import { readdirSync, readFileSync, statfsSync } from "node:fs";
-import { open, rm, stat } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
+import { fillFilesystem } from "@trainyard/stack";
 import type { FaultKind, PlannedFault } from "./plan.js";
 import type { ChaosWorld } from "./world.js";
-
-const run = promisify(execFile);
 
 export interface FaultRecord {
   fault: PlannedFault;
@@ -265,34 +262,6 @@ async function restartHard(world: ChaosWorld, name: string, downMs: number): Pro
       if (attempt >= 10) throw err;
     }
   }
-}
-
-/**
- * Takes every free byte of the filesystem holding `file`: most of it at once (fallocate), the rest
- * by writing until the filesystem answers ENOSPC, whatever others wrote meanwhile. Returns the
- * bytes taken.
- */
-export async function fillFilesystem(file: string): Promise<number> {
-  const { bavail, bsize } = statfsSync(dirname(file));
-  const bulk = Math.max(0, bavail * bsize - 16 * 1024 ** 2);
-  if (bulk > 0) await run("fallocate", ["-l", String(bulk), file]).catch(() => undefined);
-  const handle = await open(file, "a");
-  try {
-    for (const size of [1024 ** 2, 4096]) {
-      const block = Buffer.alloc(size);
-      for (;;) {
-        try {
-          await handle.write(block);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === "ENOSPC") break;
-          throw err;
-        }
-      }
-    }
-  } finally {
-    await handle.close().catch(() => undefined);
-  }
-  return (await stat(file)).size;
 }
 
 /** A trainer process and the job it trains. */

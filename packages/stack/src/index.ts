@@ -9,3 +9,4 @@ export * from "./fixtures/queue-entry.js";
 export * from "./fixtures/zip-builder.js";
 export * from "./fixtures/job-outcomes.js";
 export * from "./nats-auth.js";
+export * from "./fixtures/fill-filesystem.js";

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, open, rm, statfs } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -18,7 +18,7 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JobEvent, Subject } from "@trainyard/contracts";
 import { connectNats, createLogger, parseEnv, publishJson } from "@trainyard/runtime";
-import { startNats, type Supervised } from "@trainyard/stack";
+import { fillFilesystem, startNats, type Supervised } from "@trainyard/stack";
 import { Env } from "./env.js";
 import { startDatasetService, type DatasetService } from "./service.js";
 import { trainRequested } from "./testing/train-request.js";
@@ -40,20 +40,6 @@ let nats: { url: string; process: Supervised };
 let nc: NatsConnection;
 let service: DatasetService | null = null;
 const seen: Array<{ subject: string; data: { job_id?: string } }> = [];
-
-/** Takes every free byte of the filesystem holding `file`, as the chaos runner's disk-full fault does. */
-async function fill(file: string): Promise<void> {
-  const { bavail, bsize } = await statfs(workDir);
-  if (bavail * bsize > 0) await run("fallocate", ["-l", String(bavail * bsize), file]).catch(() => undefined);
-  const handle = await open(file, "a");
-  try {
-    for (;;) await handle.write(Buffer.alloc(4096));
-  } catch (err) {
-    assert.equal((err as NodeJS.ErrnoException).code, "ENOSPC", `filled until ENOSPC: ${String(err)}`);
-  } finally {
-    await handle.close();
-  }
-}
 
 /** Polls `ok` every 50 ms; fails naming `what` after `timeoutMs`. */
 async function until(ok: () => boolean, what: string, timeoutMs: number): Promise<void> {
@@ -98,7 +84,7 @@ after(async () => {
 describe("dataset service with a full work folder", { skip: isRoot ? false : "needs root to mount a tmpfs" }, () => {
   it("retries the intake later instead of failing it with DATASET_DOWNLOAD_FAILED, and completes it once there is room", async () => {
     const filler = join(workDir, ".filler");
-    await fill(filler);
+    await fillFilesystem(filler);
     const port = (files.address() as AddressInfo).port;
     const request = trainRequested(`http://127.0.0.1:${port}/dataset.zip?token=signed`);
     const ofJob = () => seen.filter((s) => s.data.job_id === request.job_id);

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, open, rm, statfs } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -17,6 +17,7 @@ import { promisify } from "node:util";
 import type { Callback } from "@trainyard/contracts";
 import {
   exampleTrainRequest,
+  fillFilesystem,
   makeSyntheticDataset,
   serveFiles,
   startCallbackReceiver,
@@ -72,20 +73,6 @@ after(async () => {
   if (mounted) await run("umount", [agentDir]).catch(() => run("umount", ["-l", agentDir]));
 });
 
-/** Takes every free byte of the agent's work folder. */
-async function fillWorkFolder(file: string): Promise<void> {
-  const { bavail, bsize } = await statfs(agentDir);
-  await run("fallocate", ["-l", String(bavail * bsize), file]).catch(() => undefined);
-  const handle = await open(file, "a");
-  try {
-    for (;;) await handle.write(Buffer.alloc(4096));
-  } catch (err) {
-    assert.equal((err as NodeJS.ErrnoException).code, "ENOSPC", `filled until ENOSPC: ${String(err)}`);
-  } finally {
-    await handle.close();
-  }
-}
-
 async function submit(epochs: number): Promise<string> {
   assert.ok(stack && files && receiver);
   const request = exampleTrainRequest({
@@ -127,7 +114,7 @@ describe("trainer-agent with a full work folder", { skip: isRoot ? false : "need
     const running = await submit(6);
     await receiver.waitFor(() => epochsOf(running).includes(1), TIMEOUT_MS, "the first job's epoch 1");
     const filler = join(agentDir, ".filler");
-    await fillWorkFolder(filler);
+    await fillFilesystem(filler);
     // the trainer cannot save its next epoch; the agent hands the job back, and its redeliveries
     // meet the full folder too (every 10 s)
     await untilLogged(
