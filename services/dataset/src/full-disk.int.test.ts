@@ -82,7 +82,7 @@ after(async () => {
 });
 
 describe("dataset service with a full work folder", { skip: isRoot ? false : "needs root to mount a tmpfs" }, () => {
-  it("retries the intake later instead of failing it with DATASET_DOWNLOAD_FAILED, and completes it once there is room", async () => {
+  it("chaos seeds 4, 7 and 8: retries the intake later instead of failing it with DATASET_DOWNLOAD_FAILED, and completes it once there is room", async () => {
     const filler = join(workDir, ".filler");
     await fillFilesystem(filler);
     const port = (files.address() as AddressInfo).port;

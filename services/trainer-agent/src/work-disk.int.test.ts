@@ -109,7 +109,7 @@ async function untilLogged(ok: () => boolean, what: string, timeoutMs = 60_000):
 }
 
 describe("trainer-agent with a full work folder", { skip: isRoot ? false : "needs root to mount a tmpfs" }, () => {
-  test("seed 8: the running job is handed back, not failed; no new job is taken; both complete once there is room", async () => {
+  test("chaos seeds 2445, 3, 4, 7 and 8: the running job is handed back, not failed; no new job is taken; both complete once there is room", async () => {
     assert.ok(receiver);
     const running = await submit(6);
     await receiver.waitFor(() => epochsOf(running).includes(1), TIMEOUT_MS, "the first job's epoch 1");
