@@ -205,6 +205,20 @@ describe("CheckpointUploads", () => {
     assert.deepEqual(sent, ["weights of epoch 1", "weights of epoch 2"]);
   });
 
+  it("once the training is over, the last epoch's checkpoint follows the upload in flight", async () => {
+    const { uploads, sent, holdUploads, releaseUpload } = run(1);
+    holdUploads();
+    await uploads.offer({ path: await publish("i.pt", 1), epoch: 1 });
+    await uploads.reported(1);
+    await uploads.offer({ path: await publish("i.pt", 2), epoch: 2 });
+    await uploads.reported(2); // the last epoch, while epoch 1's upload is in flight
+    await uploads.trainingEnded();
+    releaseUpload();
+    await uploads.settle();
+    assert.deepEqual(sent, ["weights of epoch 1", "weights of epoch 2"]);
+    assert.equal(uploads.uploaded, 2);
+  });
+
   it("a failed background upload surfaces at the next step", async () => {
     const { uploads, failUploads } = run(1);
     failUploads(new Error("NATS timeout"));

@@ -74,7 +74,11 @@ export interface CheckpointUploadDeps {
  * resumed from it never reports that epoch again, so one ahead of the reports would lose an epoch
  * for the app), when the pace allows, one upload at a time, in the background. The file uploaded
  * is a hard link taken when the upload starts: the trainer replaces the checkpoint's path every
- * epoch, and a retried upload must send the epoch that was decided on, never a later one.
+ * epoch, and a retried upload must send the epoch that was decided on, never a later one. So a
+ * decision is taken only just after the trainer's own report (it then trains a whole epoch before
+ * replacing the file) or once its training is over (nothing replaces it any more): a checkpoint
+ * that came while an upload was in flight is looked at again when the next epoch is reported, or,
+ * after the last epoch, as soon as that upload ends.
  */
 export class CheckpointUploads {
   private latest: Checkpoint | null = null;
@@ -84,6 +88,7 @@ export class CheckpointUploads {
   private inFlight: Promise<void> | null = null;
   private failure: { error: unknown } | null = null;
   private linkCount = 0;
+  private trainingOver = false;
 
   constructor(private readonly deps: CheckpointUploadDeps) {
     this.lastEndedAt = deps.now();
@@ -92,6 +97,12 @@ export class CheckpointUploads {
   /** The training starts (or resumes) now: the pace counts training time from here. */
   trainingStarted(): void {
     this.lastEndedAt = this.deps.now();
+  }
+
+  /** The training is over (the final validation starts): the newest checkpoint changes no more. */
+  trainingEnded(): Promise<void> {
+    this.trainingOver = true;
+    return this.consider(false);
   }
 
   /** The epochs held by the run's last uploaded checkpoint (0 when none was uploaded). */
@@ -116,9 +127,9 @@ export class CheckpointUploads {
     await this.settle();
   }
 
-  /** Waits for the upload in flight; rethrows the error of a failed background upload. */
+  /** Waits for the uploads in flight; rethrows the error of a failed background upload. */
   async settle(): Promise<void> {
-    if (this.inFlight) await this.inFlight;
+    while (this.inFlight) await this.inFlight;
     this.rethrow();
   }
 
@@ -144,9 +155,16 @@ export class CheckpointUploads {
     // taken now, before anything else runs: the path may name the next epoch's checkpoint soon
     const pinned = join(dirname(checkpoint.path), `.upload-${process.pid}-${this.linkCount++}.pt`);
     await link(checkpoint.path, pinned);
-    this.inFlight = this.uploadPinned(pinned, checkpoint.epoch).finally(() => {
-      this.inFlight = null;
-    });
+    this.inFlight = this.uploadPinned(pinned, checkpoint.epoch)
+      .then(() => {
+        this.inFlight = null;
+        // a newer checkpoint that came meanwhile, once the training is over, goes now when due
+        if (this.trainingOver) return this.consider(false);
+      })
+      .catch((error: unknown) => {
+        this.inFlight = null;
+        this.failure ??= { error };
+      });
   }
 
   private async uploadPinned(pinned: string, epoch: number): Promise<void> {

@@ -282,6 +282,7 @@ async function train(
             checkpoints.trainingStarted();
           } else {
             state.phase = "validating";
+            await checkpoints.trainingEnded();
             await ensureCurrent();
             await deps.publish(
               phase(job, "validating", PHASE_PERCENT.validating, deps.now()),
