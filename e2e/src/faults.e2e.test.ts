@@ -76,6 +76,12 @@ class LogLines {
     this.triggers.add({ match, act });
   }
 
+  /** Runs `act` as the last of the lines matching each of `matches` is read, on that line. */
+  onAll(matches: Array<(line: LogLine) => boolean>, act: (line: LogLine) => void): void {
+    let left = matches.length;
+    for (const match of matches) this.on(match, (line) => --left === 0 && act(line));
+  }
+
   /** The first line at or after index `from` that matches, once it was written. */
   async next(match: (line: LogLine) => boolean, what: string, from = 0, timeoutMs = TIMEOUT_MS): Promise<LogLine> {
     let found: LogLine | undefined;
@@ -119,6 +125,14 @@ after(async () => {
 });
 
 const jobLine = (jobId: string, msg: string) => (line: LogLine) => line.job_id === jobId && line.msg === msg;
+/**
+ * The two lines that say a run's training is over and stored: its final validation started, and
+ * the checkpoint of its last epoch was uploaded (in the background, so either may come first).
+ */
+const trainedAndStored = (jobId: string, epochs: number) => [
+  jobLine(jobId, "final validation started"),
+  (line: LogLine) => jobLine(jobId, "checkpoint uploaded")(line) && line.epoch === epochs,
+];
 const terminalsOf = (jobId: string) => run.callbacksOf(jobId).filter((b) => b.type !== "training_progress");
 
 /** The process that runs a service or agent now, by its name in the stack. */
@@ -227,9 +241,12 @@ describe("one job meets a NATS restart in each of its phases", () => {
   });
 
   test("while the agent uploads the trained model: the job completes once and its model downloads", async () => {
-    await logs.next(jobLine(request.job_id, "final validation started"), "the final validation");
-    // NATS goes while the trainer validates; it comes back once the upload has met the outage
-    await natsOutage(async () => {
+    // NATS goes while the trainer validates, once the last epoch's checkpoint is stored (the
+    // results wait for that upload); it comes back once the results' upload has met the outage
+    const outage = new Promise<void>((resolve, reject) =>
+      logs.onAll(trainedAndStored(request.job_id, 3), () => natsOutage(uploadMeetsOutage).then(resolve, reject)),
+    );
+    const uploadMeetsOutage = async () => {
       const uploading = await logs.next(
         jobLine(request.job_id, "uploading the model and artifacts"),
         "the upload to start",
@@ -242,7 +259,8 @@ describe("one job meets a NATS restart in each of its phases", () => {
         logs.lines.indexOf(uploading),
         OUTAGE_MET_MS,
       );
-    });
+    };
+    await outage;
     const done = await completedCallback(request.job_id);
     assertEpochsOnce(request.job_id, 3);
     const model = await downloadedModel(done);
@@ -269,8 +287,8 @@ describe("an agent lost at a chosen moment", { concurrency: true }, () => {
 
   test("SIGKILL during the final validation: the next run validates the finished checkpoint and completes", async () => {
     const request = run.job(1);
-    // killed as the agent reports the final validation: every epoch's checkpoint is stored by then
-    logs.on(jobLine(request.job_id, "final validation started"), (line) => processNamed(line.name).kill("SIGKILL"));
+    // killed in the final validation, once every epoch's checkpoint is stored
+    logs.onAll(trainedAndStored(request.job_id, 1), (line) => processNamed(line.name).kill("SIGKILL"));
     await run.submit(request);
     const done = await completedCallback(request.job_id);
     const { first, resumed } = await runsOf(request.job_id);
@@ -282,16 +300,20 @@ describe("an agent lost at a chosen moment", { concurrency: true }, () => {
 
   test("SIGKILL during the upload of the results: the next run completes, with its own files", async () => {
     const request = run.job(1);
-    const validating = await (async () => {
-      await run.submit(request);
-      return logs.next(jobLine(request.job_id, "final validation started"), "the final validation");
-    })();
-    // NATS paused while the trainer validates: the upload that follows cannot end before the kill
+    // NATS paused while the trainer validates, once its checkpoint is stored: the upload of the
+    // results that follows cannot end before the kill
     const nats = processNamed("nats");
-    nats.kill("SIGSTOP");
+    const validating = new Promise<LogLine>((resolve) =>
+      logs.onAll(trainedAndStored(request.job_id, 1), (line) => {
+        nats.kill("SIGSTOP");
+        resolve(line);
+      }),
+    );
+    await run.submit(request);
+    await validating;
     try {
       await logs.next(jobLine(request.job_id, "uploading the model and artifacts"), "the upload", 0, OUTAGE_MET_MS);
-      const agent = processNamed(validating.name);
+      const agent = processNamed((await validating).name);
       agent.kill("SIGKILL");
       await agent.exited;
     } finally {

@@ -16,6 +16,8 @@ let run: E2eRun;
 const leaders: string[] = [];
 /** Jobs an agent resumed, with the checkpoint it resumed from, from their logs. */
 const resumed = new Map<string, string>();
+/** The epochs of each job whose checkpoint a run uploaded, from the agents' logs. */
+const uploaded = new Map<string, number[]>();
 
 before(async () => {
   run = await startE2eRun({
@@ -32,6 +34,10 @@ before(async () => {
       if (line.includes('"msg":"resuming from checkpoint"')) {
         const entry = JSON.parse(line) as { job_id: string; checkpoint: string };
         resumed.set(entry.job_id, entry.checkpoint);
+      }
+      if (line.includes('"msg":"checkpoint uploaded"')) {
+        const entry = JSON.parse(line) as { job_id: string; epoch: number };
+        uploaded.set(entry.job_id, [...(uploaded.get(entry.job_id) ?? []), entry.epoch]);
       }
     },
     datasets: { "shapes.zip": { train: 32, val: 8, size: 64, seed: 3 } },
@@ -74,7 +80,14 @@ test("the leading scheduler killed with SIGKILL: the other replica takes over an
 test("an agent killed mid-training: the job resumes on the other agent, every epoch reported once", async () => {
   const request = job(6);
   await run.submit(request);
+  // mid-training, with a checkpoint stored (uploads run beside the training, so either may lead)
   await run.receiver.waitFor(() => run.epochsOf(request.job_id).includes(2), TIMEOUT_MS, "epoch 2 of the long job");
+  await until(
+    async () => uploaded.get(request.job_id) ?? [],
+    (epochs) => epochs.length > 0,
+    "a checkpoint of the long job to be stored",
+    TIMEOUT_MS,
+  );
   const view = await dashboardJob(request.job_id);
   const agentId = view.agent_id;
   assert.ok(agentId, `the dashboard knows the job's agent: ${JSON.stringify(view)}`);

@@ -210,6 +210,16 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       exited.catch(() => undefined);
       return proc;
     };
+    /** Starts a stopped NATS node or FerretDB again, in its old place in the list of processes. */
+    const startAgain = async (server: { start(): Promise<unknown>; process: Supervised }, index: number) => {
+      try {
+        await server.start();
+      } finally {
+        // a server keeps its place in the list (stopped after the services), even one that failed to start
+        processes.splice(index, 0, server.process);
+      }
+      return server.process;
+    };
     await Promise.all(specs.map(launch));
     await waitForPort("127.0.0.1", gatewayPort, 20_000, "gateway");
     await waitForPort("127.0.0.1", dashboardPort, 20_000, "dashboard");
@@ -246,7 +256,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         const server = nodes.find((n) => n.name === name) ?? (name === "ferretdb" ? ferret : null);
         const index = processes.findIndex((p) => p.name === name);
         const current = processes[index];
-        if ((!spec && !server) || !current) throw new Error(`no process named ${name}`);
+        const start = spec ? () => launch(spec) : server ? () => startAgain(server, index) : null;
+        if (!start || !current) throw new Error(`no process named ${name}`);
         if (restartOpts?.hard) {
           current.kill("SIGKILL");
           await current.exited;
@@ -254,16 +265,15 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           await current.stop();
         }
         processes.splice(index, 1);
-        await restartOpts?.duringOutage?.();
-        if (spec) return launch(spec);
-        if (!server) throw new Error(`no process named ${name}`);
-        try {
-          await server.start();
-        } finally {
-          // a server keeps its place in the list (stopped after the services), even one that failed to start
-          processes.splice(index, 0, server.process);
-        }
-        return server.process;
+        // started again even when the wait during the outage fails: a failed test must not leave
+        // the tests after it without NATS
+        const outage = await Promise.resolve(restartOpts?.duringOutage?.()).then(
+          () => null,
+          (error: unknown) => ({ error }),
+        );
+        const restarted = await start();
+        if (outage) throw outage.error;
+        return restarted;
       },
       stop,
     };
