@@ -19,7 +19,8 @@ import type { NatsNode } from "@trainyard/stack";
 import { MongoClient } from "mongodb";
 import { startE2eRun, until, type E2eRun } from "./support.js";
 
-const EPOCHS = 10;
+/** Long enough (about 0.5 s each here) that both outages (16-20 s on 2 cores) end well before the faulted job does. */
+const EPOCHS = 60;
 const TIMEOUT_MS = 5 * 60_000;
 /** A node's loss must be ridden out well within this; a stuck job fails here, not at the suite's end. */
 const STEP_TIMEOUT_MS = 90_000;
