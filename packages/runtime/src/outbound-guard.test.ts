@@ -14,6 +14,7 @@ import {
   nonPublicKind,
   OutboundUrlError,
   outboundRefusal,
+  outboundUrlRefusal,
   parseAllowList,
   type OutboundPolicy,
 } from "./outbound-guard.js";
@@ -106,13 +107,28 @@ describe("allow-list", () => {
     assert.match(outboundRefusal("10.1.2.3", "corp.example.evil", policy) ?? "", /private/);
   });
 
-  test("cloud metadata is refused even when private networks are allowed, unless listed explicitly", () => {
+  test("cloud metadata is refused even when private networks are allowed", () => {
     assert.match(outboundRefusal("169.254.169.254", undefined, LOCAL) ?? "", /cloud metadata/);
-    assert.equal(
-      outboundRefusal("169.254.169.254", undefined, { allowPrivate: false, allowCidrs: ["169.254.169.254"] }),
-      null,
-    );
     assert.equal(outboundRefusal("10.0.0.1", undefined, LOCAL), null);
+  });
+
+  test("cloud metadata, by address or by name, is refused before any allow-list entry is consulted", () => {
+    const generous: OutboundPolicy = {
+      allowPrivate: true,
+      allowHosts: ["*.internal", "instance-data", "metadata.goog"],
+      allowCidrs: ["169.254.0.0/16", "169.254.169.254", "fd00:ec2::/32"],
+    };
+    assert.match(outboundRefusal("169.254.169.254", "anything.internal", generous) ?? "", /cloud metadata/);
+    assert.match(outboundRefusal("fd00:ec2::254", undefined, generous) ?? "", /cloud metadata/);
+    // a name that resolves to an address allowed by the list is still the metadata service
+    assert.match(outboundRefusal("169.254.10.10", "instance-data.ec2.internal", generous) ?? "", /metadata service/);
+    assert.match(outboundRefusal("10.0.0.5", "metadata.google.internal.", generous) ?? "", /metadata service/);
+    assert.equal(outboundRefusal("169.254.10.10", "storage.internal", generous), null, "the list still works");
+    assert.throws(
+      () => checkOutboundUrl("http://instance-data.ec2.internal/latest/meta-data/", generous),
+      /instance-data\.ec2\.internal is a cloud metadata service/,
+    );
+    assert.throws(() => checkOutboundUrl("http://METADATA.google.internal/", generous), /cloud metadata service/);
   });
 });
 
@@ -195,6 +211,24 @@ describe("guardedLookup", () => {
   test("passes the resolver's own error through", async () => {
     const { err } = await lookupOnce(LOCAL, "no-such-host.invalid");
     assert.ok(err && !(err instanceof OutboundUrlError), `expected a DNS error, got ${String(err)}`);
+  });
+});
+
+describe("outboundUrlRefusal", () => {
+  test("names what the fetching service would refuse: form, literal address, then the name's addresses", async () => {
+    assert.match((await outboundUrlRefusal("ftp://app.example.com/hook", LOCAL)) ?? "", /scheme ftp:/);
+    assert.match((await outboundUrlRefusal("http://127.0.0.1:9/hook", STRICT)) ?? "", /127\.0\.0\.1 .*loopback/);
+    assert.match(
+      (await outboundUrlRefusal("http://localhost:9/hook", STRICT)) ?? "",
+      /localhost resolves only to refused addresses: .*loopback/,
+    );
+    assert.match((await outboundUrlRefusal("http://metadata.goog/x", LOCAL)) ?? "", /cloud metadata service/);
+  });
+
+  test("accepts what the policy allows, and a name that does not resolve now (DNS may answer later)", async () => {
+    assert.equal(await outboundUrlRefusal("http://localhost:9/hook", LOCAL), null);
+    assert.equal(await outboundUrlRefusal("https://93.184.216.34/hook", STRICT), null);
+    assert.equal(await outboundUrlRefusal("https://no-such-host.invalid/hook", STRICT), null);
   });
 });
 

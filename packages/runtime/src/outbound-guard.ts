@@ -59,6 +59,18 @@ const METADATA: readonly Range[] = [
 ];
 
 /**
+ * Host names of cloud instance-metadata services (GCP, AWS, the bare names some images resolve):
+ * refused whatever they resolve to and whatever the allow-list says, as their addresses are.
+ */
+const METADATA_NAMES: ReadonlySet<string> = new Set([
+  "metadata",
+  "metadata.google.internal",
+  "metadata.goog",
+  "instance-data",
+  "instance-data.ec2.internal",
+]);
+
+/**
  * One BlockList per family: Node matches an IPv4 address against IPv6 rules through its mapped
  * form, so a `::ffff:0:0/96` rule in a shared list would catch every IPv4 address.
  */
@@ -76,6 +88,7 @@ class RangeSet {
 }
 
 const nonPublic = new RangeSet([...NON_PUBLIC, ...METADATA]);
+const metadata = new RangeSet(METADATA);
 
 function familyOf(ip: string): Family | null {
   const family = isIP(ip);
@@ -195,21 +208,38 @@ export const envAllowList = () =>
       }
     });
 
+/** Why `host` names a cloud metadata service; null when it does not. */
+function metadataNameRefusal(host: string): string | null {
+  return METADATA_NAMES.has(canonicalHost(host)) ? `host ${canonicalHost(host)} is a cloud metadata service` : null;
+}
+
+/** The policy of a service's `OUTBOUND_ALLOW_PRIVATE` and `OUTBOUND_ALLOW_LIST` settings. */
+export function outboundPolicyOf(env: {
+  OUTBOUND_ALLOW_PRIVATE: boolean;
+  OUTBOUND_ALLOW_LIST: { allowHosts: string[]; allowCidrs: string[] };
+}): Required<OutboundPolicy> {
+  return { allowPrivate: env.OUTBOUND_ALLOW_PRIVATE, ...env.OUTBOUND_ALLOW_LIST };
+}
+
 /**
- * Why `ip`, reached as `host`, must not be connected to under `policy`; null when it may.
- * An allow-listed name or range wins over every rule; cloud metadata is otherwise always refused.
+ * Why `ip`, reached as `host`, must not be connected to under `policy`; null when it may. Cloud
+ * metadata, by address or by name, is refused before anything else is consulted; then an
+ * allow-listed name or range wins over every rule.
  */
 export function outboundRefusal(ip: string, host: string | undefined, policy: OutboundPolicy): string | null {
   const compiled = compile(policy);
   const address = canonicalHost(ip);
   const family = familyOf(address);
   if (!family) return `address ${JSON.stringify(ip)} is not an IP address`;
-  if (compiled.cidrs.has(address, family)) return null;
   const name = host === undefined ? undefined : canonicalHost(host);
+  const byName = name === undefined ? null : metadataNameRefusal(name);
+  if (byName) return byName;
+  if (metadata.has(address, family)) return `address ${address} is not reachable from this service (cloud metadata)`;
+  if (compiled.cidrs.has(address, family)) return null;
   if (name && (compiled.hosts.has(name) || compiled.suffixes.some((suffix) => name.endsWith(suffix)))) return null;
   const kind = nonPublicKind(address);
   if (kind === null) return null;
-  if (compiled.allowPrivate && kind !== "cloud metadata") return null;
+  if (compiled.allowPrivate) return null;
   return `address ${address} is not reachable from this service (${kind})`;
 }
 
@@ -226,11 +256,42 @@ export function checkOutboundUrl(raw: string, policy: OutboundPolicy): URL {
   }
   if (url.username || url.password) throw new OutboundUrlError("credentials in URLs are not allowed");
   const host = canonicalHost(url.hostname);
-  if (familyOf(host)) {
-    const refusal = outboundRefusal(host, host, policy);
-    if (refusal) throw new OutboundUrlError(refusal);
-  }
+  const refusal = familyOf(host) ? outboundRefusal(host, host, policy) : metadataNameRefusal(host);
+  if (refusal) throw new OutboundUrlError(refusal);
   return url;
+}
+
+/** How long `outboundUrlRefusal` waits for DNS before it leaves the name to the fetching service. */
+const RESOLVE_WAIT_MS = 2_000;
+
+/**
+ * Why the services would refuse to fetch `raw` under `policy`, or null: its form and literal
+ * address, then what its name resolves to now. A refused URL can then be answered at once (the
+ * gateway's 400 for a `callback_url`) instead of failing later where nobody hears of it. A name
+ * that does not resolve, or not within 2 s, is not refused here: DNS may answer later, and the
+ * fetching service applies the same guard when it connects.
+ */
+export async function outboundUrlRefusal(
+  raw: string,
+  policy: OutboundPolicy,
+  lookup: LookupFunction = dnsLookup,
+): Promise<string | null> {
+  let url: URL;
+  try {
+    url = checkOutboundUrl(raw, policy);
+  } catch (err) {
+    if (err instanceof OutboundUrlError) return err.message;
+    throw err;
+  }
+  const host = canonicalHost(url.hostname);
+  if (familyOf(host)) return null;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), RESOLVE_WAIT_MS);
+    guardedLookup(policy, lookup)(host, { all: true }, (err) => {
+      clearTimeout(timer);
+      resolve(err instanceof OutboundUrlError ? err.message : null);
+    });
+  });
 }
 
 /**

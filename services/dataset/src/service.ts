@@ -6,6 +6,7 @@ import {
   ensureConsumer,
   ensureStreams,
   guardedAgent,
+  outboundPolicyOf,
   openObjectStore,
   publishJobEvent,
   publishJson,
@@ -64,7 +65,7 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
   const datasets = await openObjectStore(nc, Bucket.datasets);
   const cancellations = await openCancellations(nc);
   const outcomes = await openJobOutcomes(nc);
-  const policy = { allowPrivate: env.OUTBOUND_ALLOW_PRIVATE, ...env.OUTBOUND_ALLOW_LIST };
+  const policy = outboundPolicyOf(env);
   const dispatcher = guardedAgent(policy, { connect: { timeout: env.DATASET_CONNECT_TIMEOUT_MS } });
   const archives = await archiveObjects(nc, Bucket.datasets, { markerTtlMs: DELETED_MARKER_TTL_MS });
   const store = objectDatasetStore(datasets, archives);

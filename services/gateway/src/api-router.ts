@@ -1,6 +1,6 @@
 import express, { Router, type RequestHandler } from "express";
 import { JobId, JobListQuery, TrainRequest, type JobList, type JobRecord } from "@trainyard/contracts";
-import type { Logger } from "@trainyard/runtime";
+import { outboundUrlRefusal, type Logger, type OutboundPolicy } from "@trainyard/runtime";
 import type { Bus } from "./adapters/bus.js";
 import type { JobStore } from "./adapters/job-store.js";
 import { cancelJob } from "./cancellation.js";
@@ -22,6 +22,7 @@ export interface ApiDeps {
   maxBodyBytes: number;
   /** Null when POST /train is not rate limited. */
   trainLimiter: RateLimiter | null;
+  callbackPolicy: OutboundPolicy;
   now(): Date;
 }
 
@@ -42,6 +43,13 @@ export function apiRouter(deps: ApiDeps): Router {
     jsonBody,
     async (req, res) => {
       const request = parseBody(TrainRequest, req.body);
+      // the notifier would refuse it: the app hears of it now, not never
+      const refusal = await outboundUrlRefusal(request.callback_url, deps.callbackPolicy);
+      if (refusal) {
+        throw new HttpError(400, "INVALID_PAYLOAD", "Invalid payload", [
+          { path: "callback_url", message: `callbacks cannot be delivered there: ${refusal}` },
+        ]);
+      }
       const result = await acceptJob(deps, request);
       switch (result.kind) {
         case "accepted":

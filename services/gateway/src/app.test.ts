@@ -178,6 +178,28 @@ describe("gateway REST API (real NATS and FerretDB)", () => {
     assert.ok(!res.text.includes(request.callback_secret), "expected the callback secret nowhere in the answer");
   });
 
+  test("a loopback or metadata callback_url is a 400 at POST, naming why, and nothing is queued", async () => {
+    const before = await trainSeq(h);
+    for (const [callbackUrl, why] of [
+      ["http://127.0.0.1:8000/hook", /127\.0\.0\.1 is not reachable .*loopback/],
+      ["http://localhost:8000/hook", /localhost resolves only to refused addresses/],
+      ["http://instance-data.ec2.internal/hook", /cloud metadata service/],
+    ] as const) {
+      const request = newRequest({ callback_url: callbackUrl });
+      const res = await call(h, "POST", "/api/v1/train", { body: request });
+      const error = expectError(res, 400, "INVALID_PAYLOAD", `the callback URL ${callbackUrl}`);
+      assert.deepEqual(
+        error.errors?.map((e) => e.path),
+        ["callback_url"],
+      );
+      assert.match(error.errors?.[0]?.message ?? "", why);
+      assert.equal(await targets.get(request.job_id), null, "no callback target stored");
+      const job = await call(h, "GET", `/api/v1/jobs/${request.job_id}`);
+      assert.equal(job.status, 404, "no job recorded");
+    }
+    assert.equal(await trainSeq(h), before, "expected no TRAIN message");
+  });
+
   test("a bad callback secret is named, but its value is never echoed", async () => {
     const secret = `sk_live_${"x".repeat(600)}`;
     const res = await call(h, "POST", "/api/v1/train", { body: { ...newRequest(), callback_secret: secret } });

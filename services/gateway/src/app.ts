@@ -1,6 +1,6 @@
 import express from "express";
 import { openApiDocument } from "@trainyard/contracts";
-import type { Logger } from "@trainyard/runtime";
+import type { Logger, OutboundPolicy } from "@trainyard/runtime";
 import type { Bus } from "./adapters/bus.js";
 import type { CallbackLog } from "./adapters/callback-log.js";
 import type { JobStore } from "./adapters/job-store.js";
@@ -34,6 +34,8 @@ export interface AppDeps {
   rateLimitPerMinute: number;
   trustProxy: TrustProxy;
   corsOrigins: readonly string[];
+  /** The notifier's outbound policy: a `callback_url` it would refuse is refused at POST /train. */
+  callbackPolicy: OutboundPolicy;
   healthTimeoutMs: number;
   /** The one clock: timestamps, start estimates and the rate limit's window. */
   now(): Date;

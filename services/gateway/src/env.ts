@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CommonEnv } from "@trainyard/runtime";
+import { CommonEnv, envAllowList, envBool } from "@trainyard/runtime";
 
 /** A comma-separated list, each item trimmed, empty items dropped. */
 const commaList = z
@@ -76,6 +76,14 @@ export const Env = CommonEnv.extend({
       if (/^\d+$/.test(v)) return Number(v);
       return v.split(",").map((item) => item.trim());
     }),
+  /**
+   * The notifier's outbound policy, which POST /train applies to `callback_url` so that a URL the
+   * notifier would refuse is a 400 at once, not a job whose callbacks nobody hears of: set both
+   * the same as the notifier's. Loopback and private networks (never cloud metadata): dev and tests only.
+   */
+  OUTBOUND_ALLOW_PRIVATE: envBool(false),
+  /** Hosts, `*.suffix` patterns, IP addresses and CIDR ranges callbacks may reach although not public. */
+  OUTBOUND_ALLOW_LIST: envAllowList(),
   /** Browser origins allowed to call the API (PRD 17.7), comma separated; empty: no CORS. */
   CORS_ORIGINS: commaList.pipe(z.array(origin)),
   /** How long a MongoDB or NATS call may take before the request is answered 503. */

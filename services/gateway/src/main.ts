@@ -1,4 +1,4 @@
-import { connectNats, ensureStreams, natsAuth, runService, watchQueue } from "@trainyard/runtime";
+import { connectNats, ensureStreams, natsAuth, outboundPolicyOf, runService, watchQueue } from "@trainyard/runtime";
 import { openBus } from "./adapters/bus.js";
 import { connectCallbackLog } from "./adapters/callback-log.js";
 import { connectJobStore } from "./adapters/job-store.js";
@@ -30,6 +30,7 @@ await runService("gateway", Env, async (env, log) => {
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     trustProxy: env.TRUST_PROXY,
     corsOrigins: env.CORS_ORIGINS,
+    callbackPolicy: outboundPolicyOf(env),
     healthTimeoutMs: env.HEALTH_TIMEOUT_MS,
     now: () => new Date(),
   });

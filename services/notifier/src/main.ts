@@ -1,13 +1,13 @@
 import { MongoClient } from "mongodb";
 import { PROJECTION_DB } from "@trainyard/contracts";
-import { connectNats, natsAuth, runService } from "@trainyard/runtime";
+import { connectNats, natsAuth, outboundPolicyOf, runService } from "@trainyard/runtime";
 import { Env } from "./env.js";
 import { startNotifier } from "./notifier.js";
 
 await runService("notifier", Env, async (env, log) => {
   const nc = await connectNats(env.NATS_URL, "notifier", natsAuth(env, "notifier"));
   const mongo = await new MongoClient(env.MONGO_URL).connect();
-  const policy = { allowPrivate: env.OUTBOUND_ALLOW_PRIVATE, ...env.OUTBOUND_ALLOW_LIST };
+  const policy = outboundPolicyOf(env);
   const notifier = await startNotifier({
     nc,
     db: mongo.db(PROJECTION_DB),

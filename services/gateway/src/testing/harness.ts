@@ -87,6 +87,7 @@ export function testDeps(
     rateLimitPerMinute: 0,
     trustProxy: false,
     corsOrigins: ["https://app.example.com"],
+    callbackPolicy: { allowPrivate: false },
     healthTimeoutMs: 1000,
     now: () => new Date(),
     ...overrides,
