@@ -31,6 +31,7 @@ import { Env } from "./env.js";
 import { startHeartbeat } from "./heartbeat.js";
 import { runAssignment, type RunDeps } from "./training-run.js";
 import { WorkDisk } from "./work-disk.js";
+import { trainerEnvironment } from "./trainer-env.js";
 
 /**
  * How long a running job rides out a NATS outage (a cluster elects a new stream leader within
@@ -116,7 +117,7 @@ await runService("trainer-agent", Env, async (env, log) => {
     weightsDir: env.TRAINER_WEIGHTS_DIR ? resolve(env.TRAINER_WEIGHTS_DIR) : null,
     workDir,
     defaultWorkers: env.TRAINER_DEFAULT_WORKERS,
-    trainerEnv: { ...process.env, YOLO_OFFLINE: "true", PYTHONUNBUFFERED: "1" },
+    trainerEnv: trainerEnvironment(process.env),
     log,
     now: () => new Date(),
     shutdown: shutdown.signal,

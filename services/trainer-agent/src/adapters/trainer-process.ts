@@ -17,6 +17,8 @@ export interface TrainerRun {
    * `error` event (exit code 3), then SIGKILL after `graceMs`.
    */
   kill(graceMs?: number): void;
+  /** The trainer's process id (undefined when it could not be started). */
+  pid?: number;
 }
 
 export interface TrainerLaunch {
@@ -50,7 +52,7 @@ export function startTrainer(launch: TrainerLaunch): TrainerRun {
     child.kill("SIGTERM");
     setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"), graceMs).unref();
   };
-  return { events: parseEvents(eventStream, () => kill(0)), exited, kill };
+  return { events: parseEvents(eventStream, () => kill(0)), exited, kill, pid: child.pid };
 }
 
 type ErrorEvent = Extract<TrainerEvent, { type: "error" }>;
