@@ -42,6 +42,18 @@ def test_dataset_rejected_by_ultralytics_is_dataset_invalid(tmp_path: Path) -> N
     assert "images/missing" in str(failed["details"])
 
 
+def test_chaos_seed_2445_a_log_on_a_full_disk_loses_the_trace_never_the_error_event(tmp_path: Path) -> None:
+    # The agent sends the trainer's output to the job's log in its work folder. On a full disk printing the
+    # traceback raised ENOSPC inside the handler, so the trainer died with exit 1 and no event, and the agent
+    # could not tell a full disk from a crash (chaos seed 2445). /dev/full answers every write with ENOSPC.
+    data_yaml = write_dataset_dir(tmp_path / "dataset", train=2, val=1, size=32, seed=0)
+    data_yaml.write_text("train: images/train\nval: images/missing\nnames: [a, b, c]\n")
+    run = run_trainer(write_job(tmp_path), tmp_path, log_to=Path("/dev/full"))
+
+    failed = _failure(run)
+    assert failed["code"] == "DATASET_INVALID", failed
+
+
 def test_invalid_job_file_fails_with_a_message_naming_the_field(tmp_path: Path) -> None:
     run = run_trainer(write_job(tmp_path, epochs=0), tmp_path)
 

@@ -120,12 +120,16 @@ def write_job(work: Path, name: str = "job.json", **overrides: Any) -> Path:
 class TrainerProcess:
     """A running trainer whose events can be read one by one (to signal it at a chosen moment)."""
 
-    def __init__(self, job_file: Path, work: Path, fault: str | None = None) -> None:
+    def __init__(
+        self, job_file: Path, work: Path, fault: str | None = None, log_to: Path | None = None
+    ) -> None:
         self.work = work
         self.isolation = isolated_env(work, fault)
         read_end, write_end = os.pipe()
-        self._out = open(work / "stdout.log", "wb")  # noqa: SIM115 -- closed in finish()
-        self._err = open(work / "stderr.log", "wb")  # noqa: SIM115 -- closed in finish()
+        # `log_to`: stdout and stderr both to one file, as the agent sends them to the job's log
+        self._log_to = log_to
+        self._out = open(log_to or work / "stdout.log", "wb")  # noqa: SIM115 -- closed in finish()
+        self._err = self._out if log_to else open(work / "stderr.log", "wb")  # noqa: SIM115 -- closed in finish()
         self.child = subprocess.Popen(
             [
                 sys.executable,
@@ -179,8 +183,8 @@ class TrainerProcess:
         return TrainerRun(
             returncode=returncode,
             events=self.events,
-            stdout=(self.work / "stdout.log").read_text(errors="replace"),
-            stderr=(self.work / "stderr.log").read_text(errors="replace"),
+            stdout="" if self._log_to else (self.work / "stdout.log").read_text(errors="replace"),
+            stderr="" if self._log_to else (self.work / "stderr.log").read_text(errors="replace"),
             home=self.isolation.home,
             network_attempts=attempts,
             guard_installed=installed,
@@ -188,9 +192,11 @@ class TrainerProcess:
         )
 
 
-def run_trainer(job_file: Path, work: Path, fault: str | None = None) -> TrainerRun:
+def run_trainer(
+    job_file: Path, work: Path, fault: str | None = None, log_to: Path | None = None
+) -> TrainerRun:
     """Run `python -m trainyard_trainer` to its end and collect what it wrote."""
-    return TrainerProcess(job_file, work, fault).finish()
+    return TrainerProcess(job_file, work, fault, log_to).finish()
 
 
 def run_python(code: str, work: Path) -> subprocess.CompletedProcess[str]:

@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.FAILED
     except Exception as e:  # noqa: BLE001 -- the one boundary where every error becomes an `error` event
         cancellation.defer(True)
-        traceback.print_exc()  # the full trace goes to the training log; the event carries a summary
         assert reporter is not None  # only JobConfigError can come before the reporter exists
         failure = classify_failure(e, reporter.current_epoch)
+        # the event first: it goes down a pipe, the trace to a log that a full disk may refuse
         events.error(
             failure.code,
             failure.message,
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             epoch=failure.epoch,
             partial_metrics=reporter.last_metrics(),
         )
+        _log_traceback()
         return ExitCode.FAILED
     return ExitCode.DONE
 
@@ -145,6 +146,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--events-fd", type=int, required=True, help="inherited file descriptor for JSON-line events"
     )
     return parser.parse_args(argv)
+
+
+def _log_traceback() -> None:
+    """The full trace to the training log; the event carries a summary. A log the disk refuses loses it."""
+    try:
+        traceback.print_exc()
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

@@ -25,6 +25,15 @@ describe("isDiskFullError", () => {
     assert.ok(isDiskFullError(new RunFailure("UNKNOWN_ERROR", "x", "[Errno 122] Disk quota exceeded", "training")));
   });
 
+  test("PyTorch's checkpoint writer on a full disk, which names no errno", () => {
+    for (const details of [
+      "RuntimeError: PytorchStreamWriter failed writing file data/12: file write failed",
+      "RuntimeError: [enforce fail at inline_container.cc:626] . unexpected pos 4288 vs 4176",
+    ]) {
+      assert.ok(isDiskFullError(new RunFailure("UNKNOWN_ERROR", "x", details, "training")), details);
+    }
+  });
+
   test("other failures are not a full disk", () => {
     assert.ok(
       !isDiskFullError(

@@ -4,10 +4,13 @@ import { retryLater, type Outcome } from "@trainyard/runtime";
 const DISK_FULL_CODES = new Set(["ENOSPC", "EDQUOT"]);
 
 /**
- * How a full disk reads once it passed through the trainer or a log line: Node's codes, and
- * Python's `[Errno 28]` (ENOSPC) and `[Errno 122]` (EDQUOT) with their strerror texts.
+ * How a full disk reads once it passed through the trainer or a log line: Node's codes, Python's
+ * `[Errno 28]` (ENOSPC) and `[Errno 122]` (EDQUOT) with their strerror texts, and PyTorch's
+ * `torch.save` on a disk that took part of a checkpoint (its writer reports no errno: `file write
+ * failed`, or `unexpected pos N vs M` once a write came up short).
  */
-const DISK_FULL_TEXT = /\b(ENOSPC|EDQUOT)\b|No space left on device|Disk quota exceeded|\[Errno (28|122)\]/i;
+const DISK_FULL_TEXT =
+  /\b(ENOSPC|EDQUOT)\b|No space left on device|Disk quota exceeded|\[Errno (28|122)\]|PytorchStreamWriter failed writing file|inline_container\.cc.*unexpected pos \d+ vs \d+/i;
 
 /** The reason of a hand-back for a full work folder; its redeliveries are no trainer crash. */
 export const WORK_FOLDER_FULL = "work folder full";
