@@ -5,14 +5,15 @@
  * prefixed logs, and stops every process on Ctrl-C.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { privateDir, writePrivateFile } from "./private-files.js";
 import { repoRoot } from "./processes.js";
 import { clusterRequested, startStack } from "./stack.js";
 
 const runDir = process.env.TRAINYARD_RUN_DIR ?? join(repoRoot, ".run", "stack");
 const apiSecret = process.env.API_SECRET ?? randomBytes(24).toString("base64url");
-mkdirSync(runDir, { recursive: true });
+// its own: the API secret, NATS seeds, job folders and logs live under it
+privateDir(runDir);
 
 const stack = await startStack({
   runDir,
@@ -25,7 +26,7 @@ const stack = await startStack({
 });
 // The API secret goes to a private file, never to the log.
 const secretFile = join(runDir, "api-secret");
-writeFileSync(secretFile, apiSecret + "\n", { mode: 0o600 });
+writePrivateFile(secretFile, apiSecret + "\n");
 console.log(`
 Trainyard is running.
   REST API   ${stack.gatewayUrl}   (Authorization: Bearer $(cat ${secretFile}))

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { agentUser } from "@trainyard/contracts";
 import { startFerret, startNats, startNatsCluster, type FerretServer, type NatsNode } from "./infra.js";
 import { writeNatsCredentials, type NatsCredentials } from "./nats-auth.js";
+import { privateDir } from "./private-files.js";
 import {
   freePort,
   prefixedSink,
@@ -134,7 +135,7 @@ function stackAgents(runDir: string, agents: number): StackAgent[] {
 /** Starts NATS, FerretDB (unless external URLs are given), the six services and one local trainer-agent. */
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const sink = opts.sink ?? prefixedSink;
-  mkdirSync(opts.runDir, { recursive: true });
+  privateDir(opts.runDir);
   const processes: Supervised[] = [];
   const stop = async () => {
     for (const p of [...processes].reverse()) await p.stop();
