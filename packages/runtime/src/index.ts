@@ -18,3 +18,4 @@ export * from "./kv-mirror.js";
 export * from "./queue-estimate.js";
 export * from "./queue-places.js";
 export * from "./queue-watch.js";
+export * from "./http-server.js";

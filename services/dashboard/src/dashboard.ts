@@ -1,10 +1,12 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import {
   AGENT_HEARTBEAT_TTL_MS,
   connectNats,
+  createHttpServer,
   ensureStreams,
+  listenOn,
   watchQueue,
   type Logger,
   type NatsAuth,
@@ -137,7 +139,8 @@ export async function startDashboard(config: DashboardConfig): Promise<Dashboard
       });
     const streams = new ProgressStreams({ log, modelUrl: (record) => links?.link(record, "model") ?? null });
 
-    const server = createServer(
+    // bounded: headers within 10 s, a request within 60 s, at most 1 024 connections
+    const server = createHttpServer(
       createHttpHandler({
         store,
         deliveries,
@@ -167,7 +170,7 @@ export async function startDashboard(config: DashboardConfig): Promise<Dashboard
       ...(config.live ? { options: config.live } : {}),
     });
     hubRef.hub = liveHub;
-    await listen(server, config.host, config.port);
+    await listenOn(server, config.host, config.port);
     stops.push(() => closeServer(server));
     // Open streams and sockets end before the server closes, which waits for every connection.
     stops.push(() => liveHub.close());
@@ -212,16 +215,6 @@ export async function startDashboard(config: DashboardConfig): Promise<Dashboard
     await stopAll();
     throw err;
   }
-}
-
-function listen(server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -1,4 +1,13 @@
-import { connectNats, ensureStreams, natsAuth, outboundPolicyOf, runService, watchQueue } from "@trainyard/runtime";
+import {
+  connectNats,
+  createHttpServer,
+  ensureStreams,
+  listenOn,
+  natsAuth,
+  outboundPolicyOf,
+  runService,
+  watchQueue,
+} from "@trainyard/runtime";
 import { openBus } from "./adapters/bus.js";
 import { connectCallbackLog } from "./adapters/callback-log.js";
 import { connectJobStore } from "./adapters/job-store.js";
@@ -34,9 +43,9 @@ await runService("gateway", Env, async (env, log) => {
     healthTimeoutMs: env.HEALTH_TIMEOUT_MS,
     now: () => new Date(),
   });
-  const server = await new Promise<ReturnType<typeof app.listen>>((resolve) => {
-    const listening = app.listen(env.GATEWAY_PORT, env.GATEWAY_HOST, () => resolve(listening));
-  });
+  // bounded: headers within 10 s, a request within 60 s, at most 1 024 connections
+  const server = createHttpServer(app);
+  await listenOn(server, env.GATEWAY_HOST, env.GATEWAY_PORT);
   log.info(
     {
       url: `http://${env.GATEWAY_HOST}:${env.GATEWAY_PORT}`,
