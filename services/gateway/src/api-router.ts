@@ -3,6 +3,7 @@ import { JobId, JobListQuery, TrainRequest, type JobList, type JobRecord } from 
 import { outboundUrlRefusal, type Logger, type OutboundPolicy } from "@trainyard/runtime";
 import type { Bus } from "./adapters/bus.js";
 import type { JobStore } from "./adapters/job-store.js";
+import { weakCallbackSettings, type CallbackPolicy } from "./callback-policy.js";
 import { cancelJob } from "./cancellation.js";
 import { HttpError } from "./http-errors.js";
 import { acceptJob } from "./jobs.js";
@@ -23,6 +24,7 @@ export interface ApiDeps {
   /** Null when POST /train is not rate limited. */
   trainLimiter: RateLimiter | null;
   callbackPolicy: OutboundPolicy;
+  weakCallbacks: CallbackPolicy;
   now(): Date;
 }
 
@@ -50,9 +52,16 @@ export function apiRouter(deps: ApiDeps): Router {
           { path: "callback_url", message: `callbacks cannot be delivered there: ${refusal}` },
         ]);
       }
+      const weak = weakCallbackSettings(request, deps.callbackPolicy.allowPrivate);
+      if (weak.length && deps.weakCallbacks === "strict") {
+        throw new HttpError(400, "INVALID_PAYLOAD", "Invalid payload", weak);
+      }
       const result = await acceptJob(deps, request);
       switch (result.kind) {
         case "accepted":
+          // named by field, never by value: the secret stays out of the log
+          if (weak.length)
+            deps.log.warn({ job_id: request.job_id, weak: weak.map((w) => w.path) }, "weak callback settings");
           deps.log.info({ job_id: request.job_id }, "job queued");
           res.status(202).json(result.body);
           return;

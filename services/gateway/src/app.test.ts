@@ -200,6 +200,13 @@ describe("gateway REST API (real NATS and FerretDB)", () => {
     assert.equal(await trainSeq(h), before, "expected no TRAIN message");
   });
 
+  test("CALLBACK_POLICY=warn (the default): an http:// callback URL with a short secret is accepted", async () => {
+    const res = await call(h, "POST", "/api/v1/train", {
+      body: newRequest({ callback_url: "http://app.example.com/hook", callback_secret: "secret" }),
+    });
+    assert.equal(res.status, 202, res.text);
+  });
+
   test("a bad callback secret is named, but its value is never echoed", async () => {
     const secret = `sk_live_${"x".repeat(600)}`;
     const res = await call(h, "POST", "/api/v1/train", { body: { ...newRequest(), callback_secret: secret } });

@@ -6,6 +6,7 @@ import type { CallbackLog } from "./adapters/callback-log.js";
 import type { JobStore } from "./adapters/job-store.js";
 import { apiRouter } from "./api-router.js";
 import { bearerVerifier } from "./auth.js";
+import type { CallbackPolicy } from "./callback-policy.js";
 import { callbacksRouter } from "./callbacks-router.js";
 import { cors } from "./cors.js";
 import { downloadRouter } from "./downloads.js";
@@ -36,6 +37,8 @@ export interface AppDeps {
   corsOrigins: readonly string[];
   /** The notifier's outbound policy: a `callback_url` it would refuse is refused at POST /train. */
   callbackPolicy: OutboundPolicy;
+  /** Weak callback settings (http://, a short secret) outside local mode: logged, or refused. */
+  weakCallbacks: CallbackPolicy;
   healthTimeoutMs: number;
   /** The one clock: timestamps, start estimates and the rate limit's window. */
   now(): Date;

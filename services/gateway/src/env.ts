@@ -84,6 +84,11 @@ export const Env = CommonEnv.extend({
   OUTBOUND_ALLOW_PRIVATE: envBool(false),
   /** Hosts, `*.suffix` patterns, IP addresses and CIDR ranges callbacks may reach although not public. */
   OUTBOUND_ALLOW_LIST: envAllowList(),
+  /**
+   * Weak callback settings outside local mode (an http:// callback_url, a callback_secret under
+   * 16 characters): `warn` accepts the job and logs a warning, `strict` answers 400.
+   */
+  CALLBACK_POLICY: z.enum(["warn", "strict"]).default("warn"),
   /** Browser origins allowed to call the API (PRD 17.7), comma separated; empty: no CORS. */
   CORS_ORIGINS: commaList.pipe(z.array(origin)),
   /** How long a MongoDB or NATS call may take before the request is answered 503. */

@@ -40,6 +40,7 @@ await runService("gateway", Env, async (env, log) => {
     trustProxy: env.TRUST_PROXY,
     corsOrigins: env.CORS_ORIGINS,
     callbackPolicy: outboundPolicyOf(env),
+    weakCallbacks: env.CALLBACK_POLICY,
     healthTimeoutMs: env.HEALTH_TIMEOUT_MS,
     now: () => new Date(),
   });

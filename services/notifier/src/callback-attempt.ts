@@ -13,7 +13,7 @@ import { callbackHeaders } from "./signature.js";
 export async function attemptCallback(
   doc: CallbackDelivery,
   at: Date,
-  deps: { targets: CallbackTargets; sender: CallbackSender },
+  deps: { targets: CallbackTargets; sender: CallbackSender; secretHeader: boolean },
 ): Promise<AttemptResult> {
   try {
     const lookup = await deps.targets.lookup(doc.job_id);
@@ -30,7 +30,8 @@ export async function attemptCallback(
       return { kind: "refused", message: `the stored callback target is unreadable (${lookup.reason})`, latencyMs: 0 };
     }
     const body = Buffer.from(doc.body, "utf8");
-    const headers = callbackHeaders({ type: doc.type, jobId: doc.job_id, id: doc._id, body }, lookup.target.secret, at);
+    const message = { type: doc.type, jobId: doc.job_id, id: doc._id, body };
+    const headers = callbackHeaders(message, lookup.target.secret, at, { secretHeader: deps.secretHeader });
     return await deps.sender.post({ url: lookup.target.url, headers, body });
   } catch (err) {
     // NATS failed while looking the target up

@@ -14,6 +14,8 @@ export interface SchedulerDeps {
   store: DeliveryStore;
   targets: CallbackTargets;
   sender: CallbackSender;
+  /** Whether callbacks carry the PRD's `X-Callback-Secret` header (CALLBACK_SECRET_HEADER). */
+  secretHeader: boolean;
   policy: RetryPolicy;
   /** Callback POSTs in flight at once, all jobs together. */
   concurrency: number;

@@ -55,6 +55,12 @@ export const Env = CommonEnv.extend({
     .string()
     .min(1)
     .default(`${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`),
+  /**
+   * Sends the PRD's `X-Callback-Secret` header (the job's secret itself) with every callback, for
+   * the apps that check it; `false` for apps that verify the Standard Webhooks signature instead,
+   * so the secret never travels.
+   */
+  CALLBACK_SECRET_HEADER: envBool(true),
   /** Lets callbacks reach loopback and private networks (never cloud metadata): development and tests only (SSRF guard). */
   OUTBOUND_ALLOW_PRIVATE: envBool(false),
   /**

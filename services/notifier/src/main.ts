@@ -23,6 +23,7 @@ await runService("notifier", Env, async (env, log) => {
     replicaId: env.NOTIFIER_REPLICA_ID,
     leaseTtlMs: env.NOTIFIER_LEASE_TTL,
     targetTtlMs: env.CALLBACK_TARGET_TTL,
+    secretHeader: env.CALLBACK_SECRET_HEADER,
   });
   log.info(
     {

@@ -40,6 +40,8 @@ export interface NotifierDeps {
   holdMs?: number;
   sender?: CallbackSender;
   targets?: CallbackTargets;
+  /** Whether callbacks carry the PRD's `X-Callback-Secret` header (default true). */
+  secretHeader?: boolean;
 }
 
 export interface Notifier {
@@ -109,6 +111,7 @@ export async function startNotifier(deps: NotifierDeps): Promise<Notifier> {
         store,
         targets,
         sender,
+        secretHeader: deps.secretHeader ?? true,
         policy: deps.retry,
         concurrency: deps.concurrency,
         holdMs: deps.holdMs ?? HOLD_MS,

@@ -75,6 +75,15 @@ describe("callback signature", () => {
     assert.equal(headers[CallbackHeader.webhookTimestamp], String(Date.parse("2025-01-20T10:35:42Z") / 1000));
   });
 
+  it("CALLBACK_SECRET_HEADER=false leaves the secret out of the headers; the signature still verifies", () => {
+    const sentAt = new Date();
+    const message = { type: "training_completed" as const, jobId, id: "the-id", body };
+    const headers = callbackHeaders(message, secret, sentAt, { secretHeader: false });
+    assert.ok(!(CallbackHeader.secret in headers), "no X-Callback-Secret");
+    assert.ok(!Object.values(headers).includes(secret), "the secret is in no header");
+    assert.ok(new Webhook(secret, { format: "raw" }).verify(body, signatureHeaders(headers)));
+  });
+
   it("uses an id that names the job and the event's stream position", () => {
     assert.equal(webhookId(jobId, 42), webhookId(jobId, 42), "a redelivered event keeps its id");
     assert.notEqual(webhookId(jobId, 42), webhookId(jobId, 43));

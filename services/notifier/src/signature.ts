@@ -33,12 +33,19 @@ export interface CallbackMessage {
 
 /**
  * Every header of one callback attempt: the PRD's (4.2) and the Standard Webhooks ones. Each
- * attempt gets a new timestamp and so a new signature; the id and the body stay the same.
+ * attempt gets a new timestamp and so a new signature; the id and the body stay the same. The
+ * PRD's `X-Callback-Secret` (the secret itself, in every request) is sent unless `secretHeader`
+ * is false (CALLBACK_SECRET_HEADER), for apps that verify the signature instead.
  */
-export function callbackHeaders(message: CallbackMessage, secret: string, sentAt: Date): Record<string, string> {
+export function callbackHeaders(
+  message: CallbackMessage,
+  secret: string,
+  sentAt: Date,
+  { secretHeader = true }: { secretHeader?: boolean } = {},
+): Record<string, string> {
   return {
     "Content-Type": "application/json",
-    [CallbackHeader.secret]: secret,
+    ...(secretHeader ? { [CallbackHeader.secret]: secret } : {}),
     [CallbackHeader.jobId]: message.jobId,
     [CallbackHeader.type]: message.type,
     [CallbackHeader.webhookId]: message.id,

@@ -88,6 +88,7 @@ export function testDeps(
     trustProxy: false,
     corsOrigins: ["https://app.example.com"],
     callbackPolicy: { allowPrivate: false },
+    weakCallbacks: "warn",
     healthTimeoutMs: 1000,
     now: () => new Date(),
     ...overrides,
