@@ -134,7 +134,7 @@ export async function startE2eRun(opts: E2eRunOptions): Promise<E2eRun> {
         callbacksOf(jobId).flatMap((b) =>
           b.type === "training_progress" && b.progress.phase === "training" ? [b.progress.current_epoch] : [],
         ),
-      dashboard: async <T>(path: string) => (await (await fetch(`${stack.dashboardUrl}${path}`)).json()) as T,
+      dashboard: async <T>(path: string) => (await (await stack.dashboardApi(path)).json()) as T,
       agentProcess(agentId) {
         const name = agentId === "local-1" ? "trainer-agent" : `agent-${agentId}`;
         const found = stack.processes.filter((p) => p.name === name).at(-1);

@@ -116,7 +116,7 @@ export async function observe(world: ChaosWorld, jobIds: string[], say: (line: s
         jobId,
         callbacks: [],
         rest: await statusVia(() => stack.api(`/api/v1/jobs/${jobId}`)),
-        dashboard: await statusVia(() => fetch(`${stack.dashboardUrl}/api/jobs/${jobId}`)),
+        dashboard: await statusVia(() => stack.dashboardApi(`/api/jobs/${jobId}`)),
         rebuilt: null,
         stream: { completed, failed, status: terminal.status },
         modelObject: terminal.modelObject,
@@ -131,7 +131,7 @@ export async function observe(world: ChaosWorld, jobIds: string[], say: (line: s
         if (!state.rest || !TERMINAL.has(state.rest))
           state.rest = await statusVia(() => stack.api(`/api/v1/jobs/${state.jobId}`));
         if (!state.dashboard || !TERMINAL.has(state.dashboard))
-          state.dashboard = await statusVia(() => fetch(`${stack.dashboardUrl}/api/jobs/${state.jobId}`));
+          state.dashboard = await statusVia(() => stack.dashboardApi(`/api/jobs/${state.jobId}`));
         return TERMINAL.has(state.rest ?? "") && TERMINAL.has(state.dashboard ?? "");
       }, 20_000);
     }
@@ -159,7 +159,7 @@ export async function observe(world: ChaosWorld, jobIds: string[], say: (line: s
       180_000,
     );
     for (const state of states.values()) {
-      state.rebuilt = await statusVia(() => fetch(`${stack.dashboardUrl}/api/jobs/${state.jobId}`));
+      state.rebuilt = await statusVia(() => stack.dashboardApi(`/api/jobs/${state.jobId}`));
     }
 
     // the models, as the app downloads them from its completed callbacks

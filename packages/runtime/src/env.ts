@@ -45,6 +45,25 @@ export const envDuration = (fallback: string) =>
       }
     });
 
+/** Which proxies to believe about a client's address (express "trust proxy"; proxy-addr). */
+export type TrustProxy = boolean | number | string[];
+
+/**
+ * A trust-proxy env variable: false (the TCP peer is the client), true (any X-Forwarded-For: only
+ * behind a proxy that overwrites it), a hop count, or comma-separated proxy addresses/subnets.
+ */
+export const envTrustProxy = () =>
+  z
+    .string()
+    .default("false")
+    .transform((value): TrustProxy => {
+      const v = value.trim();
+      if (v === "" || v === "false") return false;
+      if (v === "true") return true;
+      if (/^\d+$/.test(v)) return Number(v);
+      return v.split(",").map((item) => item.trim());
+    });
+
 const optionalPath = z.preprocess((v) => (v === "" ? undefined : v), z.string().min(1).optional());
 
 /** Variables every service reads. */

@@ -27,10 +27,12 @@ const stack = await startStack({
 // The API secret goes to a private file, never to the log.
 const secretFile = join(runDir, "api-secret");
 writePrivateFile(secretFile, apiSecret + "\n");
+const dashboardTokenFile = join(runDir, "dashboard-token");
+writePrivateFile(dashboardTokenFile, stack.dashboardToken + "\n");
 console.log(`
 Trainyard is running.
   REST API   ${stack.gatewayUrl}   (Authorization: Bearer $(cat ${secretFile}))
-  dashboard  ${stack.dashboardUrl}
+  dashboard  ${stack.dashboardUrl}   (log in with the token in ${dashboardTokenFile})
   NATS       ${stack.natsUrl}${stack.nats.credentials ? `   (one nkey per service in ${stack.nats.credentials.dir})` : ""}
   MongoDB    ${stack.mongoUrl}
 Press Ctrl-C to stop everything.

@@ -13,6 +13,7 @@ import { makeSyntheticDataset } from "./fixtures/synthetic-dataset.js";
 import { exampleTrainRequest } from "./fixtures/train-request.js";
 import { repoRoot } from "./processes.js";
 import { clusterRequested, startStack } from "./stack.js";
+import { writePrivateFile } from "./private-files.js";
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const epochs = num("DEMO_EPOCHS", 20);
@@ -87,6 +88,8 @@ try {
   if (terminal?.type !== "training_completed")
     throw new Error(`training did not complete: ${JSON.stringify(terminal)}`);
   const model = await fetch(terminal.model.download_url);
+  const dashboardTokenFile = join(demoDir, "stack", "dashboard-token");
+  writePrivateFile(dashboardTokenFile, stack.dashboardToken + "\n");
   const modelPath = join(demoDir, "best.pt");
   writeFileSync(modelPath, Buffer.from(await model.arrayBuffer()));
   const wallSeconds = (Date.now() - started) / 1000;
@@ -96,7 +99,7 @@ try {
   best epoch     ${terminal.final_metrics.best_epoch} of ${terminal.final_metrics.total_epochs}
   dataset        ${terminal.dataset_info.train_images} train / ${terminal.dataset_info.val_images} val images, classes ${terminal.dataset_info.classes.join(", ")}
   model file     ${modelPath} (${terminal.model.size_mb} MB; signed URL ${terminal.model.download_url.split("?")[0]}?…)
-  dashboard      ${stack.dashboardUrl}/jobs/${request.job_id}
+  dashboard      ${stack.dashboardUrl}/jobs/${request.job_id} (log in with the token in ${dashboardTokenFile})
 DEMO_RESULT ${JSON.stringify({ wall_seconds: wallSeconds, training_seconds: terminal.duration_seconds, epochs, image_size: imageSize })}`);
   await files.close();
   if (keepRunning) {

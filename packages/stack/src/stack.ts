@@ -24,6 +24,8 @@ export interface StackOptions {
   gatewayPort?: number;
   dashboardPort?: number;
   apiSecret?: string;
+  /** The dashboard's operator token (DASHBOARD_TOKEN); generated when not given. */
+  dashboardToken?: string;
   /** Allow datasets and callbacks on loopback/private addresses (local runs; never in production). */
   allowPrivateUrls?: boolean;
   sink?: LineSink;
@@ -46,6 +48,8 @@ export interface Stack {
   natsUrl: string;
   mongoUrl: string;
   apiSecret: string;
+  /** The dashboard's operator token: log in with it, or send it as a bearer token. */
+  dashboardToken: string;
   /** The NATS the stack started: its nodes (one, or three in a cluster) and the credentials folder. */
   nats: {
     nodes: NatsNode[];
@@ -62,6 +66,8 @@ export interface Stack {
   processes: Supervised[];
   /** `fetch` of a gateway path with the API token (and a JSON content type). */
   api(path: string, init?: RequestInit): Promise<Response>;
+  /** `fetch` of a dashboard path (`/api/jobs/{id}`) with the operator token. */
+  dashboardApi(path: string): Promise<Response>;
   /**
    * Stops the named process (SIGTERM, or SIGKILL when `hard`) and starts it again with the same
    * settings; `duringOutage` runs while it is down. Resolves once the new process is ready. Besides
@@ -172,6 +178,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const gatewayPort = opts.gatewayPort ?? (await freePort());
     const dashboardPort = opts.dashboardPort ?? (await freePort());
     const apiSecret = opts.apiSecret ?? randomBytes(24).toString("base64url");
+    // without one the dashboard refuses cancel and downloads, so the launcher always sets one
+    const dashboardToken = opts.env?.DASHBOARD_TOKEN ?? opts.dashboardToken ?? randomBytes(24).toString("base64url");
     const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
     const python = join(repoRoot, ".venv", "bin", "python");
     const env: NodeJS.ProcessEnv = {
@@ -179,6 +187,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       NATS_URL: natsUrl,
       MONGO_URL: mongoUrl,
       API_SECRET: apiSecret,
+      DASHBOARD_TOKEN: dashboardToken,
       DOWNLOAD_URL_SECRET: randomBytes(24).toString("base64url"),
       PUBLIC_BASE_URL: gatewayUrl,
       // the dashboard's cancel button calls the gateway server-side with this token
@@ -230,6 +239,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       natsUrl,
       mongoUrl,
       apiSecret,
+      dashboardToken,
       nats: {
         nodes,
         credentials,
@@ -243,6 +253,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           return seed;
         },
       },
+      dashboardApi: (path) =>
+        fetch(`http://127.0.0.1:${dashboardPort}${path}`, { headers: { authorization: `Bearer ${dashboardToken}` } }),
       api: (path, init = {}) =>
         fetch(`${gatewayUrl}${path}`, {
           ...init,

@@ -2,26 +2,33 @@ import assert from "node:assert/strict";
 import type { IncomingMessage } from "node:http";
 import { describe, it } from "node:test";
 import { Access, LoginLimiter, readCookie, SESSION_COOKIE } from "./access.js";
+import { Gate } from "./gate.js";
 
 const TOKEN = "operator-token-0123456789";
-const request = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
+const peer = { remoteAddress: "127.0.0.1" };
+const request = (headers: Record<string, string>) =>
+  ({ headers, socket: peer, connection: peer }) as unknown as IncomingMessage;
 const cookieOf = (setCookie: string) => setCookie.split(";")[0] ?? "";
+/** Whether `access` lets the request in, through a gate that never throttles. */
+const allows = (access: Access, req: IncomingMessage) =>
+  new Gate({ access, limiter: new LoginLimiter(1_000, 60_000), trustProxy: false, publicHosts: [] }).authorize(req) ===
+  "allowed";
 
 describe("access", () => {
   it("lets everything through when no token is configured", () => {
     const access = new Access({ token: null, sessionTtlMs: 60_000 });
     assert.equal(access.required, false);
-    assert.equal(access.allows(request({})), true);
+    assert.equal(allows(access, request({})), true);
     assert.equal(access.tokenMatches(""), false, "no token means no login can succeed either");
   });
 
   it("needs a session cookie or the bearer token when a token is configured", () => {
     const access = new Access({ token: TOKEN, sessionTtlMs: 60_000 });
-    assert.equal(access.allows(request({})), false);
-    assert.equal(access.allows(request({ authorization: `Bearer ${TOKEN}` })), true);
-    assert.equal(access.allows(request({ authorization: "Bearer wrong-token-0123456789" })), false);
+    assert.equal(allows(access, request({})), false);
+    assert.equal(allows(access, request({ authorization: `Bearer ${TOKEN}` })), true);
+    assert.equal(allows(access, request({ authorization: "Bearer wrong-token-0123456789" })), false);
     const cookie = cookieOf(access.sessionCookie(false));
-    assert.equal(access.allows(request({ cookie: `other=1; ${cookie}` })), true);
+    assert.equal(allows(access, request({ cookie: `other=1; ${cookie}` })), true);
   });
 
   it("sets an HttpOnly, SameSite=Strict cookie that holds no token", () => {
@@ -41,17 +48,17 @@ describe("access", () => {
     const value = readCookie(cookieOf(access.sessionCookie(false)), SESSION_COOKIE) ?? "";
     const [expires, mac] = value.split(".");
     const forged = `${SESSION_COOKIE}=${Number(expires) + 999_999}.${mac}`;
-    assert.equal(access.allows(request({ cookie: forged })), false, "a longer expiry breaks the MAC");
+    assert.equal(allows(access, request({ cookie: forged })), false, "a longer expiry breaks the MAC");
     const other = new Access({ token: "another-token-0123456789", sessionTtlMs: 60_000, now: () => now });
     assert.equal(
-      other.allows(request({ cookie: `${SESSION_COOKIE}=${value}` })),
+      allows(other, request({ cookie: `${SESSION_COOKIE}=${value}` })),
       false,
       "a rotated token ends sessions",
     );
-    assert.equal(access.allows(request({ cookie: `${SESSION_COOKIE}=${value}` })), true);
+    assert.equal(allows(access, request({ cookie: `${SESSION_COOKIE}=${value}` })), true);
     now += 60_001;
-    assert.equal(access.allows(request({ cookie: `${SESSION_COOKIE}=${value}` })), false, "expired");
-    assert.equal(access.allows(request({ cookie: `${SESSION_COOKIE}=garbage` })), false);
+    assert.equal(allows(access, request({ cookie: `${SESSION_COOKIE}=${value}` })), false, "expired");
+    assert.equal(allows(access, request({ cookie: `${SESSION_COOKIE}=garbage` })), false);
   });
 
   it("limits failed logins per client and forgets them after the window", () => {

@@ -1,5 +1,4 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import type { IncomingMessage } from "node:http";
 
 export const SESSION_COOKIE = "trainyard_session";
 
@@ -36,15 +35,6 @@ export class Access {
     return this.#tokenDigest !== null && timingSafeEqual(sha256(given), this.#tokenDigest);
   }
 
-  /** True when no login is needed, or the request carries a valid session or the token. */
-  allows(req: IncomingMessage): boolean {
-    if (!this.required) return true;
-    const bearer = /^bearer +(.+)$/i.exec(req.headers.authorization ?? "")?.[1];
-    if (bearer !== undefined) return this.tokenMatches(bearer);
-    const session = readCookie(req.headers.cookie, SESSION_COOKIE);
-    return session !== null && this.#sessionValid(session);
-  }
-
   /** `Set-Cookie` value of a new session. */
   sessionCookie(secure: boolean): string {
     const expires = this.#now() + this.#ttlMs;
@@ -55,6 +45,11 @@ export class Access {
   /** `Set-Cookie` value that ends the session. */
   clearCookie(secure: boolean): string {
     return cookie("", 0, secure);
+  }
+
+  /** True when `session` (a session cookie's value) is one this token issued and it has not expired. */
+  sessionValid(session: string | null): boolean {
+    return session !== null && this.#sessionValid(session);
   }
 
   #sessionValid(session: string): boolean {

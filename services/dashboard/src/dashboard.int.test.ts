@@ -478,9 +478,12 @@ describe("dashboard against real NATS JetStream and FerretDB", () => {
     same.close();
   });
 
-  it("without DASHBOARD_TOKEN the dashboard is open, and hides what is not configured", async () => {
+  it("without DASHBOARD_TOKEN the dashboard is open for reading; cancel and downloads are refused", async () => {
     await dashboard.stop();
-    const open = await infra.start();
+    const open = await infra.start({
+      gateway: { url: gateway.url, token: GATEWAY_TOKEN },
+      downloads: { publicBaseUrl: "http://gateway.example", secret: DOWNLOAD_SECRET },
+    });
     const session = JSON.parse((await http(open.url, "/api/session")).body) as SessionInfo;
     assert.deepEqual(session, {
       auth_required: false,
@@ -490,11 +493,16 @@ describe("dashboard against real NATS JetStream and FerretDB", () => {
       app_url_template: null,
     });
     assert.equal((await http(open.url, "/api/overview")).status, 200);
+    const calls = gateway.calls.length;
     const cancel = await http(open.url, `/api/jobs/${jobId}/cancel`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: "{}",
     });
-    assert.equal(cancel.status, 503);
+    assert.equal(cancel.status, 403);
+    assert.match(cancel.body, /set DASHBOARD_TOKEN/);
+    assert.equal(gateway.calls.length, calls, "nothing reached the gateway");
+    const download = await http(open.url, `/api/jobs/${jobId}/files/model`);
+    assert.equal(download.status, 403);
   });
 });

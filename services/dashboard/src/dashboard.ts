@@ -10,9 +10,11 @@ import {
   watchQueue,
   type Logger,
   type NatsAuth,
+  type TrustProxy,
 } from "@trainyard/runtime";
 import { MongoClient } from "mongodb";
 import { Access, LoginLimiter } from "./access.js";
+import { Gate } from "./gate.js";
 import { AgentDirectory } from "./agent-directory.js";
 import { openAgentStore } from "./adapters/agent-store.js";
 import { watchAgents } from "./adapters/agent-watch.js";
@@ -38,8 +40,12 @@ export interface DashboardConfig {
   /** 0 picks a free port (tests). */
   port: number;
   log: Logger;
-  /** DASHBOARD_TOKEN; null leaves the dashboard open. */
+  /** DASHBOARD_TOKEN; null leaves the dashboard open for reading, with cancel and downloads refused. */
   token?: string | null;
+  /** DASHBOARD_TRUST_PROXY: which proxies to believe about the client's address (false by default). */
+  trustProxy?: TrustProxy;
+  /** Host names the dashboard answers to besides IP addresses and localhost (DASHBOARD_PUBLIC_URL's host). */
+  publicHosts?: readonly string[];
   sessionTtlMs?: number;
   /** Where cancel requests go; null hides the cancel button. */
   gateway?: { url: string; token: string } | null;
@@ -88,7 +94,15 @@ export async function startDashboard(config: DashboardConfig): Promise<Dashboard
     const jsm = await ensureStreams(nc);
 
     const access = new Access({ token: config.token ?? null, sessionTtlMs: config.sessionTtlMs ?? 12 * 3600_000 });
-    if (!access.required) log.warn("DASHBOARD_TOKEN is not set: the dashboard is open to anyone who reaches it");
+    if (!access.required) {
+      log.warn("DASHBOARD_TOKEN is not set: anyone who reaches the dashboard reads it; cancel and downloads are off");
+    }
+    const gate = new Gate({
+      access,
+      limiter: new LoginLimiter(10, 5 * 60_000),
+      trustProxy: config.trustProxy ?? false,
+      publicHosts: config.publicHosts ?? [],
+    });
     const links = config.downloads ? new FileLinks(config.downloads) : null;
     const gateway = config.gateway
       ? gatewayClient({ ...config.gateway, baseUrl: config.gateway.url, timeoutMs: 10_000 })
@@ -145,7 +159,7 @@ export async function startDashboard(config: DashboardConfig): Promise<Dashboard
         store,
         deliveries,
         access,
-        loginLimiter: new LoginLimiter(10, 5 * 60_000),
+        gate,
         overview,
         health: () => health.refresh(),
         gateway,
@@ -165,7 +179,7 @@ export async function startDashboard(config: DashboardConfig): Promise<Dashboard
       store,
       deliveries,
       overview,
-      access,
+      gate,
       log,
       ...(config.live ? { options: config.live } : {}),
     });

@@ -1,4 +1,4 @@
-import { CommonEnv } from "@trainyard/runtime";
+import { CommonEnv, envTrustProxy } from "@trainyard/runtime";
 import { z } from "zod";
 
 /** An optional variable; set but empty counts as unset. */
@@ -20,6 +20,17 @@ export const Env = CommonEnv.extend({
    * without `Authorization: Bearer <token>`). Unset: the dashboard is open, for development only.
    */
   DASHBOARD_TOKEN: optional(z.string().min(16, "must be at least 16 characters")),
+  /**
+   * Which proxies to believe about the client's address, as the gateway's TRUST_PROXY: false (the
+   * default: the TCP peer is the client), true, a hop count, or comma-separated addresses/subnets.
+   * Failed token checks are counted per client address, so a wrong setting lets clients pick theirs.
+   */
+  DASHBOARD_TRUST_PROXY: envTrustProxy(),
+  /**
+   * The dashboard's public URL (https://trainyard.example.com) when operators reach it by a name:
+   * requests naming another host are refused (DNS rebinding). IP addresses and localhost always work.
+   */
+  DASHBOARD_PUBLIC_URL: optional(httpUrl),
   /** How long a login lasts, in hours. */
   DASHBOARD_SESSION_HOURS: z.coerce
     .number()

@@ -2,11 +2,12 @@ import type { IncomingMessage, RequestListener, ServerResponse } from "node:http
 import { join } from "node:path";
 import type { Logger } from "@trainyard/runtime";
 import { z } from "zod";
-import type { Access, LoginLimiter } from "./access.js";
+import type { Access } from "./access.js";
 import type { DeliveryLog } from "./adapters/delivery-log.js";
 import type { GatewayClient } from "./adapters/gateway-client.js";
 import type { JobStore } from "./adapters/job-store.js";
 import type { FileLinks } from "./file-links.js";
+import { LIVE_CONNECTIONS_PER_CLIENT, type Gate } from "./gate.js";
 import { apiError, BodyError, isSecure, readJson, sameOrigin, sendEmpty, sendJson, sendText } from "./http-io.js";
 import {
   FILE_KINDS,
@@ -27,7 +28,8 @@ export interface HttpDeps {
   store: JobStore;
   deliveries: DeliveryLog;
   access: Access;
-  loginLimiter: LoginLimiter;
+  /** Host check, the trusted client address, token checks through the login limiter, live connection caps. */
+  gate: Gate;
   overview(): Promise<Overview>;
   /** Checks MongoDB and NATS now. */
   health(): Promise<Health>;
@@ -51,6 +53,16 @@ const Login = z.object({ token: z.string().min(1).max(1024) });
 /** Pages of the single-page app (PRD 5.1 and 5.2); the browser routes them. */
 const APP_PAGES = [/^\/$/, /^\/jobs\/[^/]+\/?$/];
 const LIST_LIMIT = 100;
+const tooManyFailures = apiError("too many failed logins; wait a few minutes", "RATE_LIMITED");
+const tooManyStreams = apiError(
+  `at most ${LIVE_CONNECTIONS_PER_CLIENT} live streams per client: close one first`,
+  "RATE_LIMITED",
+);
+/** Cancelling and downloading need an operator: without DASHBOARD_TOKEN anyone who reaches the page would be one. */
+const operatorOnly = apiError(
+  "set DASHBOARD_TOKEN to cancel jobs or download files from the dashboard",
+  "UNAUTHORIZED",
+);
 
 /** The dashboard's HTTP API, the progress streams and the built UI. */
 export function createHttpHandler(deps: HttpDeps): RequestListener {
@@ -68,13 +80,17 @@ async function route(deps: HttpDeps, req: IncomingMessage, res: ServerResponse):
   const path = new URL(req.url ?? "/", "http://dashboard").pathname;
   const method = req.method ?? "GET";
 
+  // DNS rebinding: a foreign page whose name points here sends that name
+  if (!deps.gate.hostAllowed(req)) return sendJson(res, 421, apiError("unknown host name", "NOT_FOUND"));
   if (path === "/healthz") {
     if (only(res, method, ["GET"])) await health(deps, res);
     return;
   }
   if (path === "/api/session") return session(deps, req, res, method);
   if (path.startsWith("/api/") || path.startsWith("/stream/")) {
-    if (!deps.access.allows(req)) return sendJson(res, 401, apiError("log in first", "UNAUTHORIZED"));
+    const verdict = deps.gate.authorize(req);
+    if (verdict === "throttled") return sendJson(res, 429, tooManyFailures);
+    if (verdict === "unauthorized") return sendJson(res, 401, apiError("log in first", "UNAUTHORIZED"));
     return api(deps, req, res, path, method);
   }
   if (!only(res, method, ["GET", "HEAD"])) return;
@@ -93,12 +109,14 @@ async function session(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   if (!only(res, method, ["GET", "POST", "DELETE"])) return;
   const secure = isSecure(req);
   if (method === "GET") {
-    const authenticated = deps.access.allows(req);
+    const authenticated = deps.gate.authorize(req) === "allowed";
+    // changing a job or handing out its files needs an operator who logged in
+    const operator = authenticated && deps.access.required;
     const info: SessionInfo = {
       auth_required: deps.access.required,
       authenticated,
-      can_cancel: authenticated && deps.gateway !== null,
-      can_download: authenticated && deps.links !== null,
+      can_cancel: operator && deps.gateway !== null,
+      can_download: operator && deps.links !== null,
       app_url_template: authenticated ? deps.appUrlTemplate : null,
     };
     return sendJson(res, 200, info);
@@ -106,17 +124,15 @@ async function session(deps: HttpDeps, req: IncomingMessage, res: ServerResponse
   if (!sameOrigin(req)) return sendJson(res, 403, apiError("cross-site request refused", "UNAUTHORIZED"));
   if (method === "DELETE") return sendEmpty(res, 204, { "set-cookie": deps.access.clearCookie(secure) });
   if (!deps.access.required) return sendEmpty(res, 204);
-  const client = req.socket.remoteAddress ?? "unknown";
-  if (deps.loginLimiter.blocked(client)) {
-    return sendJson(res, 429, apiError("too many failed logins; wait a few minutes", "RATE_LIMITED"));
-  }
+  const client = deps.gate.client(req);
+  if (deps.gate.limiter.blocked(client)) return sendJson(res, 429, tooManyFailures);
   const body = Login.safeParse(await readJson(req));
   if (!body.success || !deps.access.tokenMatches(body.data.token)) {
-    deps.loginLimiter.failed(client);
+    deps.gate.limiter.failed(client);
     deps.log.warn({ client }, "dashboard login refused");
     return sendJson(res, 401, apiError("wrong token", "UNAUTHORIZED"));
   }
-  deps.loginLimiter.succeeded(client);
+  deps.gate.limiter.succeeded(client);
   sendEmpty(res, 204, { "set-cookie": deps.access.sessionCookie(secure) });
 }
 
@@ -142,6 +158,9 @@ async function api(
     if (!only(res, method, ["GET"])) return;
     const record = await jobOf(deps, stream[1]);
     if (!record) return sendJson(res, 404, apiError("job not found", "JOB_NOT_FOUND"));
+    const release = deps.gate.openLive(req, "sse");
+    if (!release) return sendJson(res, 429, tooManyStreams);
+    res.once("close", release);
     const lastId = Number(req.headers["last-event-id"]);
     return deps.streams.open(res, record, Number.isSafeInteger(lastId) ? lastId : null);
   }
@@ -174,6 +193,7 @@ async function api(
 
 async function cancel(deps: HttpDeps, req: IncomingMessage, res: ServerResponse, jobId: string): Promise<void> {
   if (!sameOrigin(req)) return sendJson(res, 403, apiError("cross-site request refused", "UNAUTHORIZED"));
+  if (!deps.access.required) return sendJson(res, 403, operatorOnly);
   // A JSON content type cannot be sent cross-site without a CORS preflight, which is never allowed.
   await readJson(req);
   if (!deps.gateway) {
@@ -202,6 +222,7 @@ function download(
   kind: string | undefined,
 ): void {
   if (!FILE_KINDS.includes(kind as FileKind)) return sendJson(res, 404, apiError("no such file", "NOT_FOUND"));
+  if (!deps.access.required) return sendJson(res, 403, operatorOnly);
   if (!deps.links) {
     return sendJson(res, 503, apiError("downloads are not configured (DOWNLOAD_URL_SECRET)", "SERVICE_UNAVAILABLE"));
   }

@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "@trainyard/runtime";
 import { WebSocketServer, type WebSocket } from "ws";
 import { z } from "zod";
-import type { Access } from "./access.js";
+import type { Gate } from "./gate.js";
 import type { DeliveryLog } from "./adapters/delivery-log.js";
 import type { JobStore } from "./adapters/job-store.js";
 import type { AgentView } from "./agents.js";
@@ -48,7 +48,7 @@ export interface LiveHubDeps {
   store: JobStore;
   deliveries: DeliveryLog;
   overview(): Promise<Overview>;
-  access: Access;
+  gate: Gate;
   log: Logger;
   options?: Partial<LiveHubOptions>;
 }
@@ -94,17 +94,26 @@ export function attachLiveHub(server: Server, deps: LiveHubDeps): LiveHub {
   const clients = new Set<Client>();
 
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!deps.gate.hostAllowed(req)) return refuse(socket, "421 Misdirected Request");
     if (pathOf(req) !== LIVE_PATH) return refuse(socket, "404 Not Found");
     // Browsers apply no CORS to a WebSocket upgrade, so a foreign page could otherwise read the feed.
     if (!sameOrigin(req)) return refuse(socket, "403 Forbidden");
-    if (!deps.access.allows(req)) return refuse(socket, "401 Unauthorized");
-    wss.handleUpgrade(req, socket, head, welcome);
+    const verdict = deps.gate.authorize(req);
+    if (verdict === "throttled") return refuse(socket, "429 Too Many Requests");
+    if (verdict === "unauthorized") return refuse(socket, "401 Unauthorized");
+    const release = deps.gate.openLive(req, "ws");
+    if (!release) return refuse(socket, "429 Too Many Requests");
+    socket.once("close", release);
+    wss.handleUpgrade(req, socket, head, (ws) => welcome(ws, release));
   });
 
-  function welcome(socket: WebSocket): void {
+  function welcome(socket: WebSocket, release: () => void): void {
     const client: Client = { socket, alive: true, queue: [], pumping: false, subscriptions: new Map() };
     clients.add(client);
-    socket.on("close", () => clients.delete(client));
+    socket.on("close", () => {
+      clients.delete(client);
+      release();
+    });
     socket.on("pong", () => (client.alive = true));
     socket.on("error", (err) => log.warn({ err }, "live client error"));
     socket.on("message", (data: Buffer) => received(client, data));

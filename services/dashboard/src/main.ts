@@ -11,6 +11,8 @@ await runService("dashboard", Env, (env, log) =>
     port: env.DASHBOARD_PORT,
     log,
     token: env.DASHBOARD_TOKEN ?? null,
+    trustProxy: env.DASHBOARD_TRUST_PROXY,
+    publicHosts: env.DASHBOARD_PUBLIC_URL ? [new URL(env.DASHBOARD_PUBLIC_URL).hostname] : [],
     sessionTtlMs: env.DASHBOARD_SESSION_HOURS * 3600_000,
     gateway: env.GATEWAY_URL && env.GATEWAY_API_TOKEN ? { url: env.GATEWAY_URL, token: env.GATEWAY_API_TOKEN } : null,
     downloads:

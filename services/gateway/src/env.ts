@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CommonEnv, envAllowList, envBool } from "@trainyard/runtime";
+import { CommonEnv, envAllowList, envBool, envTrustProxy } from "@trainyard/runtime";
 
 /** A comma-separated list, each item trimmed, empty items dropped. */
 const commaList = z
@@ -23,8 +23,7 @@ const origin = z.string().refine((value) => {
   }
 }, "each origin must look like https://app.example.com (scheme, host, optional port; no path or slash)");
 
-/** What `app.set("trust proxy", …)` accepts: a boolean, a hop count or proxy addresses/subnets. */
-export type TrustProxy = boolean | number | string[];
+export type { TrustProxy } from "@trainyard/runtime";
 
 export const Env = CommonEnv.extend({
   /** A single bearer token app backends send on /api/* (PRD 13.1); kept for existing set-ups. */
@@ -66,16 +65,7 @@ export const Env = CommonEnv.extend({
    * overwrites it), a hop count, or comma-separated proxy addresses/subnets ("loopback", "10.0.0.0/8").
    * The rate limit counts per client address, so a wrong setting lets clients pick their own.
    */
-  TRUST_PROXY: z
-    .string()
-    .default("false")
-    .transform((value): TrustProxy => {
-      const v = value.trim();
-      if (v === "" || v === "false") return false;
-      if (v === "true") return true;
-      if (/^\d+$/.test(v)) return Number(v);
-      return v.split(",").map((item) => item.trim());
-    }),
+  TRUST_PROXY: envTrustProxy(),
   /**
    * The notifier's outbound policy, which POST /train applies to `callback_url` so that a URL the
    * notifier would refuse is a 400 at once, not a job whose callbacks nobody hears of: set both
