@@ -19,3 +19,4 @@ export * from "./queue-estimate.js";
 export * from "./queue-places.js";
 export * from "./queue-watch.js";
 export * from "./http-server.js";
+export * from "./private-dir.js";

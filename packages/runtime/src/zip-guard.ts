@@ -7,7 +7,14 @@ import { walkEntries, writeFailure, type EntrySink } from "./zip-entries.js";
 import { DEFAULT_ZIP_LIMITS, planEntries, type PlannedEntry, type ZipLimits } from "./zip-policy.js";
 
 export { ArchiveError } from "./zip-directory.js";
-export { DEFAULT_ZIP_LIMITS, entrySegments, entryTarget, type ZipLimits } from "./zip-policy.js";
+export {
+  DEFAULT_ZIP_LIMITS,
+  entrySegments,
+  entryTarget,
+  zipLimitsEnv,
+  zipLimitsOf,
+  type ZipLimits,
+} from "./zip-policy.js";
 
 /** What an extraction wrote. */
 export interface ExtractedArchive {

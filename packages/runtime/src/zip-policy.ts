@@ -1,4 +1,5 @@
 import { join, resolve, sep } from "node:path";
+import { z } from "zod";
 import { corrupted, invalid, type CentralEntry } from "./zip-directory.js";
 
 export interface ZipLimits {
@@ -15,6 +16,34 @@ export const DEFAULT_ZIP_LIMITS: ZipLimits = {
   maxTotalBytes: 20 * 1024 ** 3,
   maxRatio: 200,
 };
+
+const positiveInt = z.coerce.number().int().positive();
+
+/**
+ * The operator's archive limits, read by the dataset service (which inspects every archive) and
+ * by each trainer-agent (which extracts it again): one setting, the same limits on both sides.
+ */
+export const zipLimitsEnv = {
+  /** Most entries (files and folders) a dataset archive may hold. */
+  DATASET_MAX_ENTRIES: positiveInt.default(DEFAULT_ZIP_LIMITS.maxEntries),
+  /** Most bytes a dataset archive may inflate to, counted while inflating. */
+  DATASET_MAX_EXTRACTED_BYTES: positiveInt.default(DEFAULT_ZIP_LIMITS.maxTotalBytes),
+  /** Largest inflated/compressed ratio accepted (zip bomb guard), for the archive and any entry over 1 MiB. */
+  DATASET_MAX_COMPRESSION_RATIO: positiveInt.default(DEFAULT_ZIP_LIMITS.maxRatio),
+};
+
+/** The limits of a service's `zipLimitsEnv` settings. */
+export function zipLimitsOf(env: {
+  DATASET_MAX_ENTRIES: number;
+  DATASET_MAX_EXTRACTED_BYTES: number;
+  DATASET_MAX_COMPRESSION_RATIO: number;
+}): ZipLimits {
+  return {
+    maxEntries: env.DATASET_MAX_ENTRIES,
+    maxTotalBytes: env.DATASET_MAX_EXTRACTED_BYTES,
+    maxRatio: env.DATASET_MAX_COMPRESSION_RATIO,
+  };
+}
 
 /** An entry that passed every check that can be made before inflating it. */
 export interface PlannedEntry {

@@ -1,6 +1,6 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CommonEnv, DEFAULT_ZIP_LIMITS, envAllowList, envBool, envDuration } from "@trainyard/runtime";
+import { CommonEnv, envAllowList, envBool, envDuration, zipLimitsEnv } from "@trainyard/runtime";
 import { z } from "zod";
 
 const GIB = 1024 ** 3;
@@ -30,12 +30,8 @@ export const Env = CommonEnv.extend({
   DATASET_IDLE_TIMEOUT_MS: positiveInt.default(30_000),
   /** Tries per download for network errors and 5xx/408/429 answers (the first included); retries back off. */
   DATASET_DOWNLOAD_ATTEMPTS: positiveInt.default(4),
-  /** Most entries (files and folders) a dataset archive may hold. */
-  DATASET_MAX_ENTRIES: positiveInt.default(DEFAULT_ZIP_LIMITS.maxEntries),
-  /** Most bytes a dataset archive may inflate to, counted while inflating. */
-  DATASET_MAX_EXTRACTED_BYTES: positiveInt.default(DEFAULT_ZIP_LIMITS.maxTotalBytes),
-  /** Largest inflated/compressed ratio accepted (zip bomb guard), for the archive and any entry over 1 MiB. */
-  DATASET_MAX_COMPRESSION_RATIO: positiveInt.default(DEFAULT_ZIP_LIMITS.maxRatio),
+  /** DATASET_MAX_ENTRIES, DATASET_MAX_EXTRACTED_BYTES, DATASET_MAX_COMPRESSION_RATIO (the agents read them too). */
+  ...zipLimitsEnv,
   /**
    * Accept label lines and images that Ultralytics would skip (malformed lines, class ids out of
    * range, undecodable or tiny images): they become warnings sent with dataset_info instead of

@@ -7,6 +7,8 @@ import {
   ensureStreams,
   guardedAgent,
   outboundPolicyOf,
+  ensurePrivateDir,
+  zipLimitsOf,
   openObjectStore,
   publishJobEvent,
   publishJson,
@@ -62,6 +64,8 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
     maxAckPending: JOBS_IN_FLIGHT,
   });
   const js = jetstream(nc);
+  // this service's own (0700): downloads in progress are no other user's to read or plant
+  await ensurePrivateDir(env.DATASET_WORK_DIR, "DATASET_WORK_DIR");
   const datasets = await openObjectStore(nc, Bucket.datasets);
   const cancellations = await openCancellations(nc);
   const outcomes = await openJobOutcomes(nc);
@@ -70,11 +74,7 @@ export async function startDatasetService(env: Env, log: Logger): Promise<Datase
   const archives = await archiveObjects(nc, Bucket.datasets, { markerTtlMs: DELETED_MARKER_TTL_MS });
   const store = objectDatasetStore(datasets, archives);
   const queue = await openJobQueue(nc);
-  const limits = {
-    maxEntries: env.DATASET_MAX_ENTRIES,
-    maxTotalBytes: env.DATASET_MAX_EXTRACTED_BYTES,
-    maxRatio: env.DATASET_MAX_COMPRESSION_RATIO,
-  };
+  const limits = zipLimitsOf(env);
   const stopping = new AbortController();
   const natsRetry: TransientRetry = {
     forMs: NATS_OUTAGE_MS,

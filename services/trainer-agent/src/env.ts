@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { z } from "zod";
 import { AGENT_ID_PATTERN } from "@trainyard/contracts";
-import { CommonEnv, envBool } from "@trainyard/runtime";
+import { CommonEnv, envBool, zipLimitsEnv } from "@trainyard/runtime";
 
 export const Env = CommonEnv.extend({
   /** Unique, stable name of this agent; NATS subject and KV key safe. Defaults to the host name. */
@@ -39,6 +39,8 @@ export const Env = CommonEnv.extend({
   AGENT_WORK_DIR_MIN_FREE_MB: z.coerce.number().int().min(0).default(256),
   /** Start drained: register, but take no job (also set at run time by SIGUSR2). */
   AGENT_DRAIN: envBool(false),
+  /** The dataset service's archive limits, which the agent's extraction applies too. */
+  ...zipLimitsEnv,
   /** How often this agent renews its heartbeat (its KV entry expires after 30 s). */
   HEARTBEAT_INTERVAL_MS: z.coerce.number().int().min(500).max(20_000).default(5000),
 });

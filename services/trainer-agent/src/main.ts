@@ -1,5 +1,4 @@
 import { jetstream } from "@nats-io/jetstream";
-import { mkdir } from "node:fs/promises";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { agentUser, Bucket, Consumer, JobAssignment, Subject, TRAIN_STREAM } from "@trainyard/contracts";
@@ -19,6 +18,8 @@ import {
   runService,
   startConsumer,
   type TransientRetry,
+  ensurePrivateDir,
+  zipLimitsOf,
 } from "@trainyard/runtime";
 import { checkpointStore } from "./adapters/checkpoints.js";
 import { readDiskSpace } from "./adapters/disk-space.js";
@@ -61,6 +62,8 @@ await runService("trainer-agent", Env, async (env, log) => {
     openObjectStore(nc, Bucket.artifacts),
   ]);
   const queue = await openJobQueue(nc);
+  // this agent's own (0700), before anything is read from it or written to it
+  await ensurePrivateDir(resolve(env.AGENT_WORK_DIR), "AGENT_WORK_DIR");
   // what earlier runs left: folders of finished jobs, unfinished archive downloads
   const swept = await sweepWorkDir(resolve(env.AGENT_WORK_DIR), {
     isQueued: async (jobId) => (await queue.get(jobId)) !== null,
@@ -94,7 +97,6 @@ await runService("trainer-agent", Env, async (env, log) => {
       announce();
     },
   });
-  await mkdir(workDir, { recursive: true });
   await disk.check();
   const diskChecks = setInterval(() => void disk.check(), DISK_CHECK_MS);
   const deps: RunDeps = {
@@ -118,6 +120,7 @@ await runService("trainer-agent", Env, async (env, log) => {
     workDir,
     defaultWorkers: env.TRAINER_DEFAULT_WORKERS,
     trainerEnv: trainerEnvironment(process.env),
+    zipLimits: zipLimitsOf(env),
     log,
     now: () => new Date(),
     shutdown: shutdown.signal,

@@ -30,6 +30,7 @@ import {
 import {
   connectNats,
   createLogger,
+  DEFAULT_ZIP_LIMITS,
   ensureStreams,
   openJobOutcomes,
   openJobQueue,
@@ -256,6 +257,7 @@ function agentDeps(launch: RunDeps["launch"]): { deps: RunDeps; uploads: string[
     workDir: tmp,
     defaultWorkers: 0,
     trainerEnv: {},
+    zipLimits: DEFAULT_ZIP_LIMITS,
     log: createLogger("superseded-run-test", "silent"),
     now: () => new Date(),
     shutdown: new AbortController().signal,

@@ -13,8 +13,15 @@ import { after, before, describe, test } from "node:test";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JobAssignment, type JobEvent } from "@trainyard/contracts";
-import { connectNats, createLogger, isTransientNatsError, publishJobEvent, type Delivery } from "@trainyard/runtime";
-import { exampleTrainRequest, memoryJobOutcomes, startNats, type Supervised } from "@trainyard/stack";
+import {
+  connectNats,
+  createLogger,
+  DEFAULT_ZIP_LIMITS,
+  isTransientNatsError,
+  publishJobEvent,
+  type Delivery,
+} from "@trainyard/runtime";
+import { buildZip, exampleTrainRequest, memoryJobOutcomes, startNats, type Supervised } from "@trainyard/stack";
 import { RunFailure, uploadResults } from "./job-results.js";
 import { runAssignment, type RunDeps } from "./training-run.js";
 
@@ -111,6 +118,33 @@ describe("runAssignment when NATS is away", () => {
     assert.equal(outcomes.claimed.get(assignment.job_id), "failed");
     const failed = published.find((e) => e.type === "failed");
     assert.equal(failed?.type === "failed" ? failed.error.code : null, "UNKNOWN_ERROR");
+  });
+});
+
+describe("runAssignment extracting the dataset", () => {
+  test("applies the operator's DATASET_MAX_* limits, not the defaults", async () => {
+    const archive = join(tmp, "four-entries.zip");
+    await writeFile(
+      archive,
+      buildZip(
+        ["images/train/a.jpg", "images/train/b.jpg", "labels/train/a.txt", "labels/train/b.txt"].map((name) => ({
+          name,
+          data: "x",
+        })),
+      ),
+    );
+    const published: JobEvent[] = [];
+    const { deps } = agentDeps({
+      publish: async (event) => void published.push(event),
+      files: { datasetArchive: async () => archive, uploadArtifact: () => Promise.reject(new Error("not used")) },
+      zipLimits: { ...DEFAULT_ZIP_LIMITS, maxEntries: 3 },
+    });
+    const outcome = await runAssignment(deps, job(), delivery);
+    assert.equal(outcome.kind, "ack");
+    const failed = published.find((e) => e.type === "failed");
+    assert.ok(failed?.type === "failed", `the job failed: ${JSON.stringify(published)}`);
+    assert.equal(failed.error.code, "DATASET_CORRUPTED");
+    assert.match(failed.error.details ?? "", /4 entries, over the limit of 3/);
   });
 });
 

@@ -22,6 +22,7 @@ import {
   type JobOutcomes,
   type Logger,
   type Outcome,
+  type ZipLimits,
 } from "@trainyard/runtime";
 import type { Checkpoints } from "./adapters/checkpoints.js";
 import type { JobFiles } from "./adapters/job-files.js";
@@ -63,6 +64,8 @@ export interface RunDeps {
   workDir: string;
   defaultWorkers: number;
   trainerEnv: NodeJS.ProcessEnv;
+  /** The operator's archive limits (DATASET_MAX_*), as the dataset service applied them. */
+  zipLimits: ZipLimits;
   log: Logger;
   now(): Date;
   /** Aborted when the agent shuts down: running trainers are stopped and their jobs handed back. */
@@ -207,7 +210,7 @@ async function prepare(deps: RunDeps, job: JobAssignment, jobDir: string, stop: 
   );
   try {
     // a cancel or a shutdown stops a large extraction between entries
-    await extractZip(zip, datasetDir, undefined, stop);
+    await extractZip(zip, datasetDir, deps.zipLimits, stop);
   } catch (err) {
     if (err instanceof ArchiveError)
       throw new RunFailure(err.code, "dataset archive rejected", err.message, "preparing");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -49,6 +49,17 @@ describe("jobFiles.datasetArchive: the agent's cache of dataset archives by dige
     const second = await files.datasetArchive(name, sha256, cacheDir);
     assert.equal(second, first, "served from the cache: the store no longer has it");
     assert.deepEqual(await readdir(cacheDir), [`${sha256}.zip`], "no partial files left");
+  });
+
+  it("hashes a cached archive again before each use: one changed on disk is fetched again", async () => {
+    const bytes = randomBytes(200_000);
+    const { name, sha256 } = await stored(bytes);
+    const files = jobFiles(datasets, datasets, noRetry);
+    const cacheDir = join(tmp, "cache-c");
+    const cached = await files.datasetArchive(name, sha256, cacheDir);
+    await writeFile(cached, Buffer.from("a planted archive"));
+    assert.equal(await files.datasetArchive(name, sha256, cacheDir), cached);
+    assert.deepEqual(await readFile(cached), bytes, "the stored archive, not the planted one");
   });
 
   it("refuses an object whose content does not match its digest, caching nothing", async () => {

@@ -40,7 +40,9 @@ export function jobFiles(datasets: ObjectStore, artifacts: ObjectStore, retry: T
       try {
         // the modification time is the cache's recency: a hit refreshes it
         await utimes(cached, now, now);
-        return cached;
+        // hashed again before each use: a cached archive changed on disk (torn, or planted) is fetched again
+        if ((await sha256Of(cached)) === sha256) return cached;
+        await rm(cached, { force: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       }
@@ -95,4 +97,11 @@ async function evictIdleArchives(cacheDir: string, keep: string): Promise<void> 
   for (const archive of archives.slice(CACHE_KEEP)) {
     if (archive.path !== keep && archive.mtime < idleSince) await rm(archive.path, { force: true });
   }
+}
+
+/** The SHA-256 of a file's bytes, hex. */
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
