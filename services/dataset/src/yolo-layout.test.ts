@@ -4,7 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { DatasetError } from "./dataset-error.js";
-import { png, SAMPLE_INFO, sampleDataset, writeDataset, type DatasetFiles } from "./testing/yolo-fixture.js";
+import {
+  png,
+  pngClaiming,
+  SAMPLE_INFO,
+  sampleDataset,
+  writeDataset,
+  type DatasetFiles,
+} from "./testing/yolo-fixture.js";
 import { diskTree } from "./dataset-tree.js";
 import { labelPathFor, validateYoloDataset as validateTree, type ValidationOptions } from "./yolo-layout.js";
 
@@ -103,6 +110,23 @@ describe("validateYoloDataset", () => {
     await assertInvalid(notImage, /^Invalid image: images\/train\/a\.png is not a JPEG, PNG/);
     const tiny = await datasetDir({ ...sampleDataset(), "images/val/c.png": png(1, 1) });
     await assertInvalid(tiny, /images\/val\/c\.png is 1x1 pixels; images need at least 10x10/);
+  });
+
+  it("refuses a 20000x20000 PNG with DATASET_INVALID naming the file, lenient or not", async () => {
+    const huge = await datasetDir({ ...sampleDataset(), "images/train/huge.png": pngClaiming(20_000, 20_000) });
+    for (const lenient of [false, true]) {
+      const error = await assertInvalid(
+        huge,
+        /^Invalid image: images\/train\/huge\.png is 20000x20000 pixels, over the limit of 8192 px a side and 50 megapixels/,
+        { lenient },
+      );
+      assert.equal(error.code, "DATASET_INVALID");
+    }
+    // under each side's bound but over the pixel count
+    const wide = await datasetDir({ ...sampleDataset(), "images/val/wide.png": pngClaiming(8000, 7000) });
+    await assertInvalid(wide, /wide\.png is 8000x7000 pixels, over the limit/);
+    const largest = await datasetDir({ ...sampleDataset(), "images/val/ok.png": pngClaiming(8192, 6000) });
+    await validateYoloDataset(largest);
   });
 
   it("refuses zero-size boxes and non-numeric fields", async () => {

@@ -9,6 +9,13 @@ import { checkLabels } from "./label-lines.js";
 
 /** Ultralytics drops images whose sides are not over 9 pixels as corrupt. */
 const MIN_IMAGE_SIDE = 10;
+/**
+ * The largest image accepted: 8192 px a side and 50 megapixels. A decoder holds the whole bitmap
+ * (a 20000x20000 RGB image is 1.2 GB) and Ultralytics caches and mosaics them, so one such image
+ * is a trainer's memory gone. Beyond this the dataset is refused, lenient validation or not.
+ */
+export const MAX_IMAGE_SIDE = 8192;
+export const MAX_IMAGE_PIXELS = 50_000_000;
 /** Problems listed in full in an error's details or in the warnings; the rest are counted. */
 const LISTED_PROBLEMS = 50;
 const CHECKERS = 16;
@@ -147,6 +154,12 @@ function listed(problems: Problem[]): string[] {
 async function checkImage(root: DatasetTree, split: Split, image: string, classCount: number): Promise<ImageCheck> {
   const problems: Problem[] = [];
   const header = await root.imageHeader(image);
+  if (header.ok && tooLarge(header)) {
+    throw invalid(
+      `Invalid image: ${image} is ${header.width}x${header.height} pixels, over the limit of ${MAX_IMAGE_SIDE} px a side and ${MAX_IMAGE_PIXELS / 1e6} megapixels`,
+      "Resize it (the training resizes every image to image_size anyway) and upload the dataset again.",
+    );
+  }
   if (!header.ok) problems.push({ file: image, text: `${image} ${header.problem}` });
   else if (header.width < MIN_IMAGE_SIDE || header.height < MIN_IMAGE_SIDE) {
     const size = `${header.width}x${header.height}`;
@@ -160,6 +173,10 @@ async function checkImage(root: DatasetTree, split: Split, image: string, classC
   problems.push(...labels.problems.map((p) => ({ file: labelPath, text: `${labelPath} ${p}` })));
   if (more > 0) problems.push({ file: labelPath, text: `${labelPath} has ${more} more malformed lines` });
   return { split, classes: labels.classes, hasLabels: true, problems };
+}
+
+function tooLarge({ width, height }: { width: number; height: number }): boolean {
+  return width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE || width * height > MAX_IMAGE_PIXELS;
 }
 
 /** Ultralytics' rule: the label of `.../images/x.jpg` is `.../labels/x.txt` (last `images` segment). */
