@@ -248,6 +248,7 @@ const secret = randomBytes(18).toString("base64url");
 const receiver = await startCallbackReceiver(secret);
 const stackEnv = {
   RATE_LIMIT_PER_MINUTE: "0",
+  RATE_LIMIT_PER_TOKEN_PER_MINUTE: "0",
   ...(CHECKPOINT_SHARE ? { CHECKPOINT_UPLOAD_SHARE: CHECKPOINT_SHARE } : {}),
 };
 const stacks = {

@@ -4,6 +4,7 @@ import { outboundUrlRefusal, type Logger, type OutboundPolicy } from "@trainyard
 import type { Bus } from "./adapters/bus.js";
 import type { JobStore } from "./adapters/job-store.js";
 import { weakCallbackSettings, type CallbackPolicy } from "./callback-policy.js";
+import { bearerKey } from "./auth.js";
 import { cancelJob } from "./cancellation.js";
 import { HttpError } from "./http-errors.js";
 import { acceptJob } from "./jobs.js";
@@ -21,8 +22,10 @@ export interface ApiDeps {
   maxQueuedJobs: number;
   typicalJobSeconds: number;
   maxBodyBytes: number;
-  /** Null when POST /train is not rate limited. */
+  /** Null when POST /train is not rate limited per client address. */
   trainLimiter: RateLimiter | null;
+  /** Null when POST /train is not rate limited per API token. */
+  tokenTrainLimiter: RateLimiter | null;
   callbackPolicy: OutboundPolicy;
   weakCallbacks: CallbackPolicy;
   now(): Date;
@@ -41,6 +44,7 @@ export function apiRouter(deps: ApiDeps): Router {
   router.post(
     "/train",
     deps.trainLimiter ? rateLimit(deps.trainLimiter) : none,
+    deps.tokenTrainLimiter ? rateLimit(deps.tokenTrainLimiter, (req) => bearerKey(req.header("authorization"))) : none,
     requireJson,
     jsonBody,
     async (req, res) => {

@@ -22,6 +22,7 @@ import {
 import { openKv, type KV } from "@trainyard/runtime";
 import { repoRoot } from "@trainyard/stack";
 import { DependencyError } from "./adapters/dependency.js";
+import { AUTH_FAILURES_ALLOWED } from "./auth.js";
 import {
   API_TOKEN,
   NEXT_API_TOKEN,
@@ -480,5 +481,51 @@ describe("gateway rate limit (PRD 13.3)", () => {
   test("a minute after its first submission the client may submit again", async () => {
     now += 50_000;
     expectStatus(await post("203.0.113.1"), 202, "a submission after the window moved on");
+  });
+});
+
+describe("gateway: a limit per API token, and failed authentications throttled (issue 16)", () => {
+  let h: Harness;
+  let app: { url: string; close(): Promise<void> };
+
+  before(async () => {
+    h = await startHarness();
+    app = await startAppSharing(h, {
+      rateLimitPerMinute: 0,
+      rateLimitPerTokenPerMinute: 2,
+      authFailuresAllowed: AUTH_FAILURES_ALLOWED,
+      trustProxy: true,
+    });
+  });
+
+  after(async () => {
+    await app?.close();
+    await h?.close();
+  });
+
+  const post = (client: string, token: string) =>
+    call(app, "POST", "/api/v1/train", { body: newRequest(), token, headers: { "x-forwarded-for": client } });
+
+  test("one token is one client whatever its addresses: the 3rd submission in a minute is 429", async () => {
+    expectStatus(await post("203.0.113.10", API_TOKEN), 202, "submission 1");
+    expectStatus(await post("203.0.113.11", API_TOKEN), 202, "submission 2, from another address");
+    expectError(await post("203.0.113.12", API_TOKEN), 429, "RATE_LIMITED", "submission 3, from a third address");
+    expectStatus(await post("203.0.113.12", NEXT_API_TOKEN), 202, "the other token has its own count");
+  });
+
+  test("after 10 wrong tokens a client is refused with 429 before any check, the right token too", async () => {
+    const client = "198.51.100.20";
+    const read = (token: string) => call(app, "GET", "/api/v1/jobs", { token, headers: { "x-forwarded-for": client } });
+    for (let i = 1; i <= 10; i++)
+      expectError(await read(`wrong-token-${i}-0123456789`), 401, "UNAUTHORIZED", `try ${i}`);
+    const throttled = await read("wrong-token-11-0123456789");
+    expectError(throttled, 429, "RATE_LIMITED", "the 11th wrong token");
+    assert.ok(Number(throttled.headers.get("retry-after")) > 0, "with Retry-After");
+    expectError(await read(API_TOKEN), 429, "RATE_LIMITED", "the right token from the throttled client");
+    expectStatus(
+      await call(app, "GET", "/api/v1/jobs", { headers: { "x-forwarded-for": "198.51.100.21" } }),
+      200,
+      "another client",
+    );
   });
 });

@@ -5,7 +5,7 @@ import type { Bus } from "./adapters/bus.js";
 import type { CallbackLog } from "./adapters/callback-log.js";
 import type { JobStore } from "./adapters/job-store.js";
 import { apiRouter } from "./api-router.js";
-import { bearerVerifier } from "./auth.js";
+import { AUTH_FAILURE_WINDOW_MS, bearerVerifier } from "./auth.js";
 import type { CallbackPolicy } from "./callback-policy.js";
 import { callbacksRouter } from "./callbacks-router.js";
 import { cors } from "./cors.js";
@@ -14,7 +14,7 @@ import type { TrustProxy } from "./env.js";
 import { errorHandler, HttpError } from "./http-errors.js";
 import { opsRouter } from "./ops-router.js";
 import type { QueueSource } from "./queue-reader.js";
-import { slidingWindowLimiter } from "./rate-limit.js";
+import { clientAddress, slidingWindowLimiter } from "./rate-limit.js";
 
 export interface AppDeps {
   store: JobStore;
@@ -31,8 +31,12 @@ export interface AppDeps {
   typicalJobSeconds: number;
   version: string;
   maxBodyBytes: number;
-  /** POST /api/v1/train per client and minute; 0: unlimited. */
+  /** POST /api/v1/train per client address and minute; 0: unlimited. */
   rateLimitPerMinute: number;
+  /** POST /api/v1/train per API token and minute, whatever the addresses; 0: unlimited. */
+  rateLimitPerTokenPerMinute: number;
+  /** Failed authentications a client address may make in 5 minutes before it is refused unchecked. */
+  authFailuresAllowed: number;
   trustProxy: TrustProxy;
   corsOrigins: readonly string[];
   /** The notifier's outbound policy: a `callback_url` it would refuse is refused at POST /train. */
@@ -52,10 +56,16 @@ export function createApp(deps: AppDeps): express.Express {
   app.set("query parser", "simple");
 
   const authorized = bearerVerifier(deps.apiTokens);
-  const trainLimiter =
-    deps.rateLimitPerMinute > 0
-      ? slidingWindowLimiter({ limit: deps.rateLimitPerMinute, windowMs: 60_000, now: () => deps.now().getTime() })
-      : null;
+  const perMinute = (limit: number) =>
+    limit > 0 ? slidingWindowLimiter({ limit, windowMs: 60_000, now: () => deps.now().getTime() }) : null;
+  const trainLimiter = perMinute(deps.rateLimitPerMinute);
+  const tokenTrainLimiter = perMinute(deps.rateLimitPerTokenPerMinute);
+  // a guessing client is refused without a check once it failed too often
+  const authFailures = slidingWindowLimiter({
+    limit: deps.authFailuresAllowed,
+    windowMs: AUTH_FAILURE_WINDOW_MS,
+    now: () => deps.now().getTime(),
+  });
 
   app.use((_req, res, next) => {
     res.setHeader("X-Content-Type-Options", "nosniff");
@@ -66,7 +76,14 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(downloadRouter(deps, deps.downloadSecret, deps.log));
 
   app.use("/api", (req, res, next) => {
+    const client = clientAddress(req);
+    const blocked = authFailures.check(client);
+    if (!blocked.allowed) {
+      res.setHeader("Retry-After", String(blocked.retryAfterSeconds));
+      return next(new HttpError(429, "RATE_LIMITED", "Too many failed authentications: try again later"));
+    }
     if (authorized(req.header("authorization"))) return next();
+    authFailures.take(client);
     res.setHeader("WWW-Authenticate", "Bearer");
     next(new HttpError(401, "UNAUTHORIZED", "Invalid API key"));
   });
@@ -74,7 +91,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.setHeader("Cache-Control", "no-store");
     next();
   });
-  app.use("/api/v1", apiRouter({ ...deps, trainLimiter }));
+  app.use("/api/v1", apiRouter({ ...deps, trainLimiter, tokenTrainLimiter }));
   app.use("/api/v1", callbacksRouter(deps));
 
   app.use((_req, _res, next) => next(new HttpError(404, "NOT_FOUND", "Not found")));

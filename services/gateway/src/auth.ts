@@ -2,6 +2,19 @@ import { createHash, timingSafeEqual } from "node:crypto";
 
 const digest = (value: string) => createHash("sha256").update(value).digest();
 
+/** Failed authentications a client may make in `AUTH_FAILURE_WINDOW_MS` before it is refused without a check. */
+export const AUTH_FAILURES_ALLOWED = 10;
+export const AUTH_FAILURE_WINDOW_MS = 5 * 60_000;
+
+/**
+ * A key for the bearer token of an `Authorization` header (a digest prefix, never the token):
+ * rate limits count per token with it, so an app spread over many addresses is still one client.
+ */
+export function bearerKey(header: string | undefined): string {
+  const token = /^bearer +(.+)$/i.exec(header ?? "")?.[1] ?? "";
+  return digest(token).toString("hex").slice(0, 16);
+}
+
 /**
  * A check of `Authorization: Bearer <token>` against every configured token (PRD 13.1); more
  * than one may be valid at once, for rotation. Tokens are compared as SHA-256 digests with

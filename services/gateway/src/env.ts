@@ -60,6 +60,11 @@ export const Env = CommonEnv.extend({
    */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(10),
   /**
+   * POST /api/v1/train requests allowed per API token and minute, whatever addresses they come
+   * from (an app spread over many hosts is still one client); 0 turns the limit off. Per replica.
+   */
+  RATE_LIMIT_PER_TOKEN_PER_MINUTE: z.coerce.number().int().min(0).default(60),
+  /**
    * Which proxies to believe about the client address (express "trust proxy"): false (the
    * default: the TCP peer is the client), true (any X-Forwarded-For, only behind a proxy that
    * overwrites it), a hop count, or comma-separated proxy addresses/subnets ("loopback", "10.0.0.0/8").

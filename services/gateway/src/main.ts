@@ -12,6 +12,7 @@ import { openBus } from "./adapters/bus.js";
 import { connectCallbackLog } from "./adapters/callback-log.js";
 import { connectJobStore } from "./adapters/job-store.js";
 import { createApp } from "./app.js";
+import { AUTH_FAILURES_ALLOWED } from "./auth.js";
 import { Env } from "./env.js";
 
 await runService("gateway", Env, async (env, log) => {
@@ -37,6 +38,8 @@ await runService("gateway", Env, async (env, log) => {
     version: env.TRAINYARD_VERSION,
     maxBodyBytes: env.MAX_BODY_BYTES,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    rateLimitPerTokenPerMinute: env.RATE_LIMIT_PER_TOKEN_PER_MINUTE,
+    authFailuresAllowed: AUTH_FAILURES_ALLOWED,
     trustProxy: env.TRUST_PROXY,
     corsOrigins: env.CORS_ORIGINS,
     callbackPolicy: outboundPolicyOf(env),

@@ -1,4 +1,4 @@
-import type { RequestHandler } from "express";
+import type { Request, RequestHandler } from "express";
 import { HttpError } from "./http-errors.js";
 
 export type RateDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
@@ -6,6 +6,8 @@ export type RateDecision = { allowed: true } | { allowed: false; retryAfterSecon
 export interface RateLimiter {
   /** Counts one request of `client` now, unless it is over the limit. */
   take(client: string): RateDecision;
+  /** Whether `client` is over the limit now, counting nothing. */
+  check(client: string): RateDecision;
   /** Clients remembered now (for tests and diagnostics). */
   trackedClients(): number;
 }
@@ -24,34 +26,40 @@ export function slidingWindowLimiter(opts: { limit: number; windowMs: number; no
       if ((times[times.length - 1] ?? 0) <= now - opts.windowMs) log.delete(client);
     }
   };
-  return {
-    take(client) {
-      const now = opts.now();
-      if (++takesSinceSweep >= 1000) {
-        takesSinceSweep = 0;
-        sweep(now);
-      }
-      const times = (log.get(client) ?? []).filter((t) => t > now - opts.windowMs);
-      if (times.length >= opts.limit) {
-        log.set(client, times);
-        const oldest = times[0] ?? now;
-        return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((oldest + opts.windowMs - now) / 1000)) };
-      }
-      times.push(now);
+  const decide = (client: string, count: boolean): RateDecision => {
+    const now = opts.now();
+    if (++takesSinceSweep >= 1000) {
+      takesSinceSweep = 0;
+      sweep(now);
+    }
+    const times = (log.get(client) ?? []).filter((t) => t > now - opts.windowMs);
+    if (times.length >= opts.limit) {
       log.set(client, times);
-      return { allowed: true };
-    },
+      const oldest = times[0] ?? now;
+      return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((oldest + opts.windowMs - now) / 1000)) };
+    }
+    if (count) times.push(now);
+    if (times.length > 0) log.set(client, times);
+    else log.delete(client);
+    return { allowed: true };
+  };
+  return {
+    take: (client) => decide(client, true),
+    check: (client) => decide(client, false),
     trackedClients: () => log.size,
   };
 }
 
+/** A request's client address, `req.ip`, which honours TRUST_PROXY. */
+export const clientAddress = (req: Request) => req.ip ?? req.socket.remoteAddress ?? "unknown";
+
 /**
- * Answers 429 RATE_LIMITED with Retry-After once a client (its address, `req.ip`, which honours
- * TRUST_PROXY) is over the limit (PRD 13.3).
+ * Answers 429 RATE_LIMITED with Retry-After once a client is over the limit (PRD 13.3): by default
+ * its address; `clientOf` may count by something else (the API token).
  */
-export function rateLimit(limiter: RateLimiter): RequestHandler {
+export function rateLimit(limiter: RateLimiter, clientOf: (req: Request) => string = clientAddress): RequestHandler {
   return (req, res, next) => {
-    const decision = limiter.take(req.ip ?? req.socket.remoteAddress ?? "unknown");
+    const decision = limiter.take(clientOf(req));
     if (decision.allowed) return next();
     res.setHeader("Retry-After", String(decision.retryAfterSeconds));
     next(new HttpError(429, "RATE_LIMITED", `Too many requests: try again in ${decision.retryAfterSeconds} seconds`));

@@ -85,6 +85,9 @@ export function testDeps(
     version: "9.9.9-test",
     maxBodyBytes: 64 * 1024,
     rateLimitPerMinute: 0,
+    rateLimitPerTokenPerMinute: 0,
+    // the suites send wrong tokens on purpose, all from one address
+    authFailuresAllowed: 1_000_000,
     trustProxy: false,
     corsOrigins: ["https://app.example.com"],
     callbackPolicy: { allowPrivate: false },
