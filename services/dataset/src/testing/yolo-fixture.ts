@@ -10,6 +10,19 @@ export function png(width = 16, height = 16): Buffer {
     const row = y * (width * 3 + 1);
     for (let x = 0; x < width; x++) rows.set([(x * 16) & 0xff, (y * 16) & 0xff, 128], row + 1 + x * 3);
   }
+  return rgbPng(width, height, rows);
+}
+
+/**
+ * A PNG whose header says `width` x `height` with one row of pixel data: what a decoder reads
+ * first, without the gigabytes a real one that size would inflate to.
+ */
+export function pngClaiming(width: number, height: number): Buffer {
+  return rgbPng(width, height, Buffer.alloc(width * 3 + 1));
+}
+
+/** An 8-bit RGB PNG of the given size around `rows` (filter byte and pixels, row after row). */
+function rgbPng(width: number, height: number, rows: Buffer): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
@@ -18,23 +31,6 @@ export function png(width = 16, height = 16): Buffer {
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk("IHDR", ihdr),
     chunk("IDAT", deflateSync(rows)),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
-
-/**
- * A PNG whose header says `width` x `height` with one row of pixel data: what a decoder reads
- * first, without the gigabytes a real one that size would inflate to.
- */
-export function pngClaiming(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(Buffer.alloc(width * 3 + 1))),
     chunk("IEND", Buffer.alloc(0)),
   ]);
 }
