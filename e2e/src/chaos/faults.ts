@@ -270,10 +270,10 @@ export interface TrainerProcess {
   jobId: string;
 }
 
-/** The trainers in the process group led by `groupLeader` (an agent), from /proc. */
-export function trainersOf(groupLeader: number | undefined): TrainerProcess[] {
-  if (groupLeader === undefined) return [];
-  return allTrainers().filter((t) => t.pgrp === groupLeader);
+/** The trainers an agent (its pid) started: its children, each leading its own process group; from /proc. */
+export function trainersOf(agentPid: number | undefined): TrainerProcess[] {
+  if (agentPid === undefined) return [];
+  return allTrainers().filter((t) => t.ppid === agentPid);
 }
 
 /** Every trainer process on this machine whose command line names a path containing `under`. */
@@ -281,8 +281,8 @@ export function trainersUnder(under: string): TrainerProcess[] {
   return allTrainers().filter((t) => t.cmdline.includes(under));
 }
 
-function allTrainers(): Array<TrainerProcess & { pgrp: number; cmdline: string }> {
-  const found: Array<TrainerProcess & { pgrp: number; cmdline: string }> = [];
+function allTrainers(): Array<TrainerProcess & { ppid: number; cmdline: string }> {
+  const found: Array<TrainerProcess & { ppid: number; cmdline: string }> = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -293,7 +293,7 @@ function allTrainers(): Array<TrainerProcess & { pgrp: number; cmdline: string }
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       const args = cmdline.split("\0");
       const jobFile = args[args.indexOf("--job") + 1] ?? "";
-      found.push({ pid: Number(entry), pgrp: Number(fields[2]), cmdline, jobId: basename(dirname(jobFile)) });
+      found.push({ pid: Number(entry), ppid: Number(fields[1]), cmdline, jobId: basename(dirname(jobFile)) });
     } catch {
       // exited while we looked
     }

@@ -12,6 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from trainyard_trainer.agent_bond import die_with_agent
 from trainyard_trainer.cancellation import Cancellation
 from trainyard_trainer.dataset_yaml import prepare_dataset_yaml
 from trainyard_trainer.epoch_reporter import EpochReporter
@@ -30,6 +31,8 @@ from trainyard_trainer.training_run import complete, train
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    settings = TrainerSettings.from_env()
+    die_with_agent(settings.agent_pid)  # first: from here on the agent's death is the trainer's
     cancellation = Cancellation()
     cancellation.install()
     try:
@@ -39,7 +42,6 @@ def main(argv: list[str] | None = None) -> int:
             f"trainyard-trainer: --events-fd {args.events_fd} is not an open descriptor: {e}", file=sys.stderr
         )
         return ExitCode.USAGE
-    settings = TrainerSettings.from_env()
     reporter: EpochReporter | None = None
     try:
         job = load_job_config(args.job)

@@ -1,6 +1,7 @@
 """Every knob of the trainer in one typed object: protocol version, exit codes, run layout, policies.
 
-Only `TRAINYARD_WEIGHTS_DIR` comes from the environment; everything a job varies comes from its job file.
+Only `TRAINYARD_WEIGHTS_DIR` and `TRAINYARD_AGENT_PID` come from the environment; everything a job varies comes
+from its job file.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class TrainerSettings:
 
     # Searched after the job's own weights_dir for pre-fetched base weights; None when unset.
     extra_weights_dir: Path | None = None
+    # The agent that started this trainer: when it dies, so does the trainer (agent_bond); None when unset.
+    agent_pid: int | None = None
     # Job-local home for Ultralytics settings, staged fonts and the matplotlib cache (inside run_dir).
     config_dir_name: str = ".ultralytics-config"
     # Where the atomic copy of last.pt lives (inside run_dir): always a whole checkpoint, even after SIGKILL.
@@ -47,4 +50,8 @@ class TrainerSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> TrainerSettings:
         weights = env.get("TRAINYARD_WEIGHTS_DIR", "").strip()
-        return cls(extra_weights_dir=Path(weights) if weights else None)
+        agent = env.get("TRAINYARD_AGENT_PID", "").strip()
+        return cls(
+            extra_weights_dir=Path(weights) if weights else None,
+            agent_pid=int(agent) if agent.isdigit() else None,
+        )

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -106,3 +109,55 @@ describe("the trainer process the agent starts", () => {
     }
   });
 });
+
+describe("a trainer whose agent is SIGKILLed", () => {
+  const python = join(repoRoot, ".venv", "bin", "python");
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "trainer-bond-"));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("dies with it: no trainer outlives its agent, though nothing else stops it", async () => {
+    // the job file is a FIFO nobody writes: the trainer waits on it for ever, unless its agent's death ends it
+    const jobFile = join(dir, "job.json");
+    execFileSync("mkfifo", [jobFile]);
+    const agentScript = join(dir, "agent.mjs");
+    const dist = new URL(".", import.meta.url).pathname;
+    await writeFile(
+      agentScript,
+      [
+        `import { startTrainer } from ${JSON.stringify(join(dist, "adapters", "trainer-process.js"))};`,
+        `import { trainerEnvironment } from ${JSON.stringify(join(dist, "trainer-env.js"))};`,
+        `const launch = ${JSON.stringify({ python, jobFile, logFile: join(dir, "logs.txt"), cwd: dir })};`,
+        `const run = startTrainer({ ...launch, env: trainerEnvironment(process.env) });`,
+        `console.log(String(run.pid));`,
+        `setInterval(() => {}, 1000);`,
+      ].join("\n"),
+    );
+    const agent = spawn(process.execPath, [agentScript], { stdio: ["ignore", "pipe", "inherit"] });
+    const [line] = (await once(agent.stdout, "data")) as [Buffer];
+    const trainerPid = Number(line.toString().trim());
+    assert.ok(trainerPid > 0, `the agent started a trainer: ${line.toString()}`);
+    const alive = (pid: number) =>
+      existsSync(`/proc/${pid}`) && !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    // by then the trainer has started Python, armed its parent-death signal and waits on the job file
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    assert.ok(alive(trainerPid), "the trainer runs while its agent does");
+
+    agent.kill("SIGKILL"); // the agent alone, not its trainer's process group
+    await once(agent, "exit");
+    await until(() => !alive(trainerPid), "the trainer to die with its agent");
+  });
+});
+
+/** Polls `ok` every 50 ms for up to 10 s. */
+async function until(ok: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!ok()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

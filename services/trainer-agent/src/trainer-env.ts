@@ -20,10 +20,18 @@ const PASSED: readonly RegExp[] = [
   /^TRAINYARD_WEIGHTS_DIR$/,
 ];
 
-/** The trainer's environment from the agent's: the allow-listed variables, offline and unbuffered. */
-export function trainerEnvironment(agentEnv: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+/**
+ * The trainer's environment from the agent's: the allow-listed variables, offline and unbuffered,
+ * and the agent's pid, so that the trainer dies with it.
+ */
+export function trainerEnvironment(agentEnv: NodeJS.ProcessEnv, agentPid = process.pid): NodeJS.ProcessEnv {
   const passed = Object.entries(agentEnv).filter(
     ([name, value]) => value !== undefined && PASSED.some((pattern) => pattern.test(name)),
   );
-  return { ...Object.fromEntries(passed), YOLO_OFFLINE: "true", PYTHONUNBUFFERED: "1" };
+  return {
+    ...Object.fromEntries(passed),
+    YOLO_OFFLINE: "true",
+    PYTHONUNBUFFERED: "1",
+    TRAINYARD_AGENT_PID: String(agentPid),
+  };
 }

@@ -32,7 +32,9 @@ export interface TrainerLaunch {
 
 /**
  * Starts `python -m trainyard_trainer` with its events on file descriptor 3, so that nothing
- * Ultralytics prints can be mistaken for an event.
+ * Ultralytics prints can be mistaken for an event. The trainer leads its own process group, so a
+ * stop reaches its data-loader workers too, and dies with this agent (TRAINYARD_AGENT_PID in its
+ * environment arms the kernel's parent-death signal: python-trainer's agent_bond).
  */
 export function startTrainer(launch: TrainerLaunch): TrainerRun {
   const logFd = openSync(launch.logFile, "a");
@@ -40,6 +42,7 @@ export function startTrainer(launch: TrainerLaunch): TrainerRun {
     cwd: launch.cwd,
     env: launch.env,
     stdio: ["ignore", logFd, logFd, "pipe"],
+    detached: true,
   });
   closeSync(logFd);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
@@ -47,10 +50,19 @@ export function startTrainer(launch: TrainerLaunch): TrainerRun {
     child.once("close", (code, signal) => resolve({ code, signal }));
   });
   const eventStream = child.stdio[3] as Readable;
+  const running = () => child.exitCode === null && child.signalCode === null;
+  // the whole group: the trainer and the data-loader workers it started
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, signal);
+    } catch {
+      child.kill(signal); // the group is gone already, or was never made
+    }
+  };
   const kill = (graceMs = 10_000) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    setTimeout(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"), graceMs).unref();
+    if (!running()) return;
+    signalGroup("SIGTERM");
+    setTimeout(() => running() && signalGroup("SIGKILL"), graceMs).unref();
   };
   return { events: parseEvents(eventStream, () => kill(0)), exited, kill, pid: child.pid };
 }
