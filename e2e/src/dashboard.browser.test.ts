@@ -111,6 +111,19 @@ test(
   },
 );
 
+test("the launcher's login link (/#token=…) logs a new browser in and leaves no token in the address", async () => {
+  const other = await browser.newPage();
+  try {
+    await other.goto(`${run.stack.dashboardUrl}/#token=${encodeURIComponent(token)}`);
+    await other.locator('[data-testid="connection"][data-state="open"]').waitFor();
+    assert.ok(!other.url().includes(token), `the address holds no token: ${other.url()}`);
+    const session = await other.evaluate(async () => (await fetch("/api/session")).json());
+    assert.equal((session as { authenticated: boolean }).authenticated, true, "a session cookie was set");
+  } finally {
+    await other.close();
+  }
+});
+
 test(
   "a training job appears live; its progress bar advances without a reload; the queue shows the next",
   { timeout: 300_000 },

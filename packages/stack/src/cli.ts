@@ -32,7 +32,8 @@ writePrivateFile(dashboardTokenFile, stack.dashboardToken + "\n");
 console.log(`
 Trainyard is running.
   REST API   ${stack.gatewayUrl}   (Authorization: Bearer $(cat ${secretFile}))
-  dashboard  ${stack.dashboardUrl}   (log in with the token in ${dashboardTokenFile})
+  dashboard  ${stack.dashboardUrl}/#token=${encodeURIComponent(stack.dashboardToken)}
+             (a login link; the token is also in ${dashboardTokenFile})
   NATS       ${stack.natsUrl}${stack.nats.credentials ? `   (one nkey per service in ${stack.nats.credentials.dir})` : ""}
   MongoDB    ${stack.mongoUrl}
 Press Ctrl-C to stop everything.

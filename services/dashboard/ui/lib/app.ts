@@ -39,5 +39,6 @@ export function startLive(): void {
 export async function start(): Promise<void> {
   router.start();
   await session.load();
+  await session.loginFromLink();
   if (session.ready) startLive();
 }

@@ -34,6 +34,17 @@ export class SessionState {
     }
   }
 
+  /**
+   * Logs in with the token of a login link (`/#token=…`, which the launcher prints) and takes it
+   * out of the address bar and the history. A fragment never reaches a server or its logs.
+   */
+  async loginFromLink(): Promise<void> {
+    const token = new URLSearchParams(location.hash.slice(1)).get("token");
+    if (!token) return;
+    history.replaceState(history.state, "", location.pathname + location.search);
+    if (this.info?.auth_required && !this.ready) await this.login(token);
+  }
+
   async logout(): Promise<void> {
     await api.logout();
     location.assign("/");
