@@ -1,6 +1,6 @@
 import { jetstream } from "@nats-io/jetstream";
 import { hostname } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { agentUser, Bucket, Consumer, JobAssignment, Subject, TRAIN_STREAM } from "@trainyard/contracts";
 import {
   connectNats,
@@ -91,6 +91,7 @@ await runService("trainer-agent", Env, async (env, log) => {
     readSpace: () => readDiskSpace(workDir),
     minFreeBytes: env.AGENT_WORK_DIR_MIN_FREE_MB * 1024 ** 2,
     now: () => Date.now(),
+    ledgerFile: join(workDir, ".disk-hand-backs.json"),
     onChange(full, space) {
       if (full) log.warn({ free_bytes: space?.freeBytes }, "work folder full: taking no new job until there is room");
       else log.info({ free_bytes: space?.freeBytes }, "work folder has room again: taking jobs");

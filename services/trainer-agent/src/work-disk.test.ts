@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { ack, retryLater, type Outcome } from "@trainyard/runtime";
 import { RunFailure } from "./job-results.js";
@@ -158,5 +161,57 @@ describe("WorkDisk", () => {
     );
     assert.equal(outcome.kind, "ack");
     assert.equal(started, 1);
+  });
+});
+
+describe("WorkDisk's hand-back ledger", () => {
+  const notCancelled = async () => false;
+  const neverRun = async (): Promise<Outcome> => assert.fail("nothing runs while the folder is full");
+  const full = async () => ({ freeBytes: 0, freeInodes: 1000 });
+
+  test("chaos seed 401: hand-backs for a full disk outlive a restart of the agent, so they never count as crashes", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "hand-backs-"));
+    try {
+      const ledgerFile = join(dir, ".disk-hand-backs.json");
+      const options = { minFreeBytes: MIB, now: () => 0, onChange: () => {}, ledgerFile };
+      const run = { job_id: "job-401", attempt: 1 };
+      const before = new WorkDisk({ ...options, readSpace: full });
+      await before.guard(run, notCancelled, neverRun);
+      await before.guard(run, notCancelled, neverRun);
+      assert.equal(before.handBacks(run), 2);
+      // the agent is killed and started again: a new process reads what the last one counted
+      const after = new WorkDisk({ ...options, readSpace: full });
+      assert.equal(after.handBacks(run), 2);
+      await after.guard(run, notCancelled, neverRun);
+      const roomy = new WorkDisk({ ...options, readSpace: async () => ({ freeBytes: 100 * MIB, freeInodes: 1000 }) });
+      assert.equal(roomy.handBacks(run), 3);
+      await roomy.guard(run, notCancelled, async () => ack);
+      assert.equal(new WorkDisk({ ...options, readSpace: full }).handBacks(run), 0, "a finished run leaves the ledger");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a count the disk would not take is written once there is room", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "hand-backs-"));
+    try {
+      const ledgerFile = join(dir, "not-yet", "ledger.json"); // its folder is missing: every write fails
+      let free = 0;
+      const options = { minFreeBytes: MIB, now: () => 0, onChange: () => {}, ledgerFile };
+      const disk = new WorkDisk({ ...options, readSpace: async () => ({ freeBytes: free, freeInodes: 1000 }) });
+      const run = { job_id: "job-2", attempt: 1 };
+      await disk.guard(run, notCancelled, neverRun);
+      assert.equal(new WorkDisk({ ...options, readSpace: full }).handBacks(run), 0, "not written yet");
+      await mkdir(join(dir, "not-yet"));
+      free = 100 * MIB;
+      await disk.check();
+      assert.equal(
+        new WorkDisk({ ...options, readSpace: full }).handBacks(run),
+        1,
+        "written at the next check with room",
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

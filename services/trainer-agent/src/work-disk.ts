@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { rename, writeFile } from "node:fs/promises";
 import { retryLater, type Outcome } from "@trainyard/runtime";
 
 /** errno codes of a disk that takes no more writes: the host's fault, never the job's. */
@@ -56,6 +58,12 @@ export interface WorkDiskOptions {
   now(): number;
   /** Called when the folder turns full or has room again (not on every check). */
   onChange(full: boolean, space: DiskSpace | null): void;
+  /**
+   * A file that keeps the hand-back counts across restarts of the agent (in the work folder);
+   * without it they live in memory only. An agent restarted after a full disk must not take the
+   * deliveries it handed back for the disk for trainer crashes (chaos seed 401).
+   */
+  ledgerFile?: string;
 }
 
 /** A job's run on this agent: its assignment's attempt. */
@@ -73,9 +81,13 @@ export interface RunKey {
 export class WorkDisk {
   #full = false;
   #lastFullAt = Number.NEGATIVE_INFINITY;
-  readonly #handBacks = new Map<string, number>();
+  readonly #handBacks: Map<string, number>;
+  /** The ledger file lags the counts (a write failed, as on a full disk): written again when there is room. */
+  #unsaved = false;
 
-  constructor(private readonly opts: WorkDiskOptions) {}
+  constructor(private readonly opts: WorkDiskOptions) {
+    this.#handBacks = opts.ledgerFile ? readLedger(opts.ledgerFile) : new Map<string, number>();
+  }
 
   /** Full as of the last check. */
   get full(): boolean {
@@ -91,6 +103,7 @@ export class WorkDisk {
       return this.#full;
     }
     this.#set(isFull(space, this.opts.minFreeBytes), space);
+    if (!this.#full && this.#unsaved) await this.#save();
     return this.#full;
   }
 
@@ -125,8 +138,23 @@ export class WorkDisk {
     else outcome = await start();
     if (outcome.kind === "retry" && outcome.reason === WORK_FOLDER_FULL)
       this.#handBacks.set(key, (this.#handBacks.get(key) ?? 0) + 1);
-    else if (outcome.kind === "ack") this.#handBacks.delete(key);
+    else if (outcome.kind === "ack" && this.#handBacks.has(key)) this.#handBacks.delete(key);
+    else return outcome;
+    await this.#save();
     return outcome;
+  }
+
+  /** Writes the counts to the ledger file (whole, then renamed); a failure leaves them for the next check. */
+  async #save(): Promise<void> {
+    const file = this.opts.ledgerFile;
+    if (!file) return;
+    try {
+      await writeFile(`${file}.partial`, JSON.stringify(Object.fromEntries(this.#handBacks)));
+      await rename(`${file}.partial`, file);
+      this.#unsaved = false;
+    } catch {
+      this.#unsaved = true;
+    }
   }
 
   #set(full: boolean, space: DiskSpace | null): void {
@@ -138,3 +166,16 @@ export class WorkDisk {
 }
 
 const keyOf = (run: RunKey) => `${run.job_id}:${run.attempt}`;
+
+/** The counts a previous process of this agent left; none when the file is missing or unreadable. */
+function readLedger(file: string): Map<string, number> {
+  try {
+    const parsed = JSON.parse(readFileSync(file, "utf8")) as unknown;
+    if (typeof parsed !== "object" || parsed === null) return new Map<string, number>();
+    return new Map(
+      Object.entries(parsed).filter((entry): entry is [string, number] => Number.isInteger(entry[1]) && entry[1] > 0),
+    );
+  } catch {
+    return new Map<string, number>();
+  }
+}
